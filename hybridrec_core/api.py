@@ -1,0 +1,153 @@
+"""The few functions a notebook (or the CLI, or a Dagster asset) calls.
+
+Each step is a plain function over the previous step's output, so any box of the data flow can be
+rebuilt from the ones above it::
+
+    cfg = api.load_config("pipeline.yaml")          # or api.default_config()
+    store = api.open_store(cfg)
+    report = api.ingest(cfg, store)                 # raw_* + quarantine tables
+    features = api.build_features(cfg, store)      # features_* + split_* tables -> FeatureSet
+    trained = api.train(cfg, features)              # model artifacts
+    result = api.evaluate(cfg, features, trained)   # metrics (+ report directory)
+    recs = api.recommend(cfg, features, trained[cfg.primary_model].model)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hybridrec_core.config import PipelineConfig, config_from_mapping, load_config
+from hybridrec_core.dataset import FeatureSet
+from hybridrec_core.interfaces import FitContext, Model, PluginKind, TrainingHistory
+from hybridrec_core.plugins import get_plugin_manager
+
+__all__ = [
+    "PipelineConfig", "TrainedModel", "build_features", "config_from_mapping", "default_config",
+    "evaluate", "ingest", "load_config", "load_features", "load_trained", "open_store", "recommend",
+    "train",
+]
+
+
+def default_config(**overrides: Any) -> PipelineConfig:
+    """The built-in pipeline (demo data, hybrid + baselines) with top-level overrides."""
+    return config_from_mapping(overrides)
+
+
+def open_store(config: PipelineConfig):
+    """The DuckDB store named by ``config.storage.database``."""
+    from hybridrec_core.storage import Store
+
+    return Store(config.storage.database)
+
+
+def ingest(config: PipelineConfig, store=None):
+    """Load the configured source, validate, and write raw_* and quarantine tables."""
+    from hybridrec_core.ingest import ingest as _ingest
+
+    source = get_plugin_manager().create(PluginKind.SOURCE, config.source.name, config.source.params)
+    return _ingest(source, store or open_store(config))
+
+
+def build_features(config: PipelineConfig, store=None) -> FeatureSet:
+    """Split, fit encoders on the training split, write features_* / split_* tables."""
+    from hybridrec_core.features import build_features as _build
+
+    return _build(store or open_store(config), config)
+
+
+def load_features(config: PipelineConfig, store=None) -> FeatureSet:
+    """Read the FeatureSet back from the features_* / split_* tables."""
+    from hybridrec_core.features import load_features as _load
+
+    return _load(store or open_store(config))
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model with its history and where its artifact was written."""
+
+    name: str
+    model: Model
+    history: TrainingHistory
+    artifact: Path | None = None
+
+
+def train(
+    config: PipelineConfig,
+    features: FeatureSet,
+    models: list[str] | None = None,
+    artifacts_dir: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, TrainedModel]:
+    """Fit each configured model (or the named subset) and save its artifact."""
+    from hybridrec_core.artifacts import save_model
+
+    pm = get_plugin_manager()
+    out_root = Path(artifacts_dir or config.storage.artifacts_dir) / "models"
+    trained: dict[str, TrainedModel] = {}
+    for spec in config.models:
+        if models is not None and spec.name not in models:
+            continue
+        model = pm.create(PluginKind.MODEL, spec.name, spec.params)
+        ctx = FitContext(
+            seed=config.seed,
+            device=config.device,
+            checkpoint_dir=out_root / spec.name / "checkpoints",
+            progress=progress,
+        )
+        history = model.fit(features, ctx)
+        path = save_model(model, out_root / spec.name, features=features, history=history)
+        trained[spec.name] = TrainedModel(spec.name, model, history, path)
+    return trained
+
+
+def load_trained(config: PipelineConfig, features: FeatureSet, name: str | None = None) -> TrainedModel:
+    """Load a saved model artifact (the primary model by default)."""
+    from hybridrec_core.artifacts import load_model
+
+    name = name or config.primary_model
+    path = Path(config.storage.artifacts_dir) / "models" / name
+    model, history = load_model(path, features)
+    return TrainedModel(name, model, history, path)
+
+
+def evaluate(
+    config: PipelineConfig,
+    features: FeatureSet,
+    trained: dict[str, TrainedModel] | dict[str, Model],
+    report_dir: str | Path | None = None,
+):
+    """Compute every configured metric for every model (full ranking, train items excluded);
+    write the report directory when ``report_dir`` is given. Returns an EvaluationResult."""
+    from hybridrec_core.evaluation import evaluate as _evaluate
+    from hybridrec_core.report import write_report
+
+    pm = get_plugin_manager()
+    metrics = [pm.create(PluginKind.METRIC, m.name, m.params) for m in config.metrics]
+    models = {n: (t.model if isinstance(t, TrainedModel) else t) for n, t in trained.items()}
+    histories = {n: t.history for n, t in trained.items() if isinstance(t, TrainedModel)}
+    result = _evaluate(features, models, metrics, config.evaluation, seed=config.seed, histories=histories)
+    if report_dir is not None:
+        write_report(result, Path(report_dir))
+    return result
+
+
+def recommend(
+    config: PipelineConfig,
+    features: FeatureSet,
+    model: Model,
+    users: list[str] | np.ndarray | None = None,
+    k: int | None = None,
+) -> pd.DataFrame:
+    """Top-k lists after the configured re-ranker chain, as a DataFrame (one row per item)."""
+    from hybridrec_core.recommend import recommend as _recommend
+
+    pm = get_plugin_manager()
+    rerankers = [pm.create(PluginKind.RERANKER, r.name, r.params) for r in config.rerankers]
+    rc = config.recommend if k is None else config.recommend.model_copy(update={"k": k, "pool_size": max(k, config.recommend.pool_size)})
+    return _recommend(model, features, rc, rerankers, users=users).to_frame(features)
