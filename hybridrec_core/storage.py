@@ -1,0 +1,106 @@
+"""The DuckDB store: one database file per project, validated identifiers, atomic table swaps.
+
+Every build writes all of its tables inside one transaction: if anything fails, DuckDB rolls back
+and the previous good tables stay as they were.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import duckdb
+import pandas as pd
+
+from hybridrec_core.errors import HybridrecError
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def validate_identifier(name: str) -> str:
+    """Return ``name`` if it is a plain SQL identifier; raise otherwise (never interpolate input)."""
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise HybridrecError(f"invalid table or column name {name!r}: use letters, digits and '_' only")
+    return name
+
+
+class Store:
+    """A DuckDB database file. Connections are short-lived so several processes can take turns."""
+
+    def __init__(self, path: str | Path, *, lock_timeout_s: float = 120.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file (creating its folder), retrying while another process holds the lock."""
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:  # file locked by another process
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def replace_tables(self, tables: Mapping[str, Any], sql: Mapping[str, str] | None = None) -> None:
+        """Create or replace every table in one transaction.
+
+        ``tables`` maps table name -> pandas DataFrame / pyarrow Table; ``sql`` maps table name ->
+        a SELECT over existing tables. On any error nothing changes.
+        """
+        with self.connect() as con:
+            self.replace_tables_in(con, tables, sql)
+
+    @staticmethod
+    def replace_tables_in(
+        con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any], sql: Mapping[str, str] | None = None
+    ) -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, frame in tables.items():
+                validate_identifier(name)
+                view = f"__hybridrec_src_{name}"
+                con.register(view, frame)
+                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM "{view}"')
+                con.unregister(view)
+            for name, select in (sql or {}).items():
+                validate_identifier(name)
+                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {select}')
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def query_df(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
+        with self.connect(read_only=self.path.exists()) as con:
+            return con.execute(query, params or []).df()
+
+    def tables(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        with self.connect(read_only=True) as con:
+            return sorted(r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall())
+
+    def table_exists(self, name: str) -> bool:
+        return validate_identifier(name) in self.tables()
+
+    def row_count(self, name: str) -> int:
+        validate_identifier(name)
+        with self.connect(read_only=True) as con:
+            return int(con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
