@@ -1,0 +1,297 @@
+"""The training engine every torch model plugin can use.
+
+A model hands the engine a :class:`TrainTask`: its ``nn.Module``, the number of training samples,
+a ``batch_loss(indices, generator)`` closure over tensors that already live on the training device,
+and a ``validate()`` closure. The engine owns everything else: device, seeds, mixed precision,
+optimizers (SparseAdam for sparse embedding tables so a step costs O(batch), dense Adam for the
+rest), gradient clipping, ReduceLROnPlateau, early stopping with best weights restored, per-epoch
+history, a tqdm bar, and resumable checkpoints.
+
+Why closures over index slices: a batch is ``perm[start:stop]`` of a device-resident permutation;
+there is no per-sample Dataset or collate on the hot path, which is what made the reference loop
+slow (~11 ms of collation per step on 2 CPU threads).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import torch
+from torch import nn
+
+from hybridrec_core.device import autocast_dtype, resolve_device
+from hybridrec_core.interfaces.model import FitContext, TrainingHistory
+from hybridrec_core.seeding import make_generator, seed_everything
+
+CHECKPOINT_NAME = "last.pt"
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class TrainSettings:
+    """Optimisation settings (model plugins map their validated config onto this)."""
+
+    epochs: int = 50
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-5
+    max_grad_norm: float | None = 1.0
+    early_stopping_patience: int = 10
+    lr_patience: int = 5
+    lr_factor: float = 0.5
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    min_epochs: int = 1
+
+
+@dataclass
+class TrainTask:
+    """What a model gives the engine.
+
+    ``batch_loss(idx, gen)`` gets a 1-D LongTensor of sample indices on the training device and
+    the engine's seeded generator (for negative sampling / id masking); it returns a scalar loss.
+    ``validate()`` runs in eval mode under ``no_grad`` and returns metrics; ``monitor`` names the
+    one early stopping and the LR schedule watch, ``mode`` says whether lower or higher is better.
+    ``signature`` identifies model config + data so a resume never picks up a foreign checkpoint.
+    """
+
+    module: nn.Module
+    n_samples: int
+    batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+    validate: Callable[[], dict[str, float]] | None = None
+    monitor: str = "train_loss"
+    mode: Literal["min", "max"] = "min"
+    signature: str = ""
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None
+    extra_state: dict[str, Any] = field(default_factory=dict)
+
+
+def split_parameters(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(sparse, dense) parameters: weights of ``sparse=True`` embedding tables vs. the rest."""
+    sparse_ids: set[int] = set()
+    for m in module.modules():
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse:
+            sparse_ids.add(id(m.weight))
+    sparse = [p for p in module.parameters() if id(p) in sparse_ids and p.requires_grad]
+    dense = [p for p in module.parameters() if id(p) not in sparse_ids and p.requires_grad]
+    return sparse, dense
+
+
+def _better(value: float, best: float | None, mode: str) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    return value < best if mode == "min" else value > best
+
+
+def _state_copy(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+class _Optimizers:
+    """Dense Adam (with weight decay) + SparseAdam for sparse tables, stepped together."""
+
+    def __init__(self, module: nn.Module, s: TrainSettings) -> None:
+        sparse, dense = split_parameters(module)
+        self.dense_params = dense
+        self.dense = torch.optim.Adam(dense, lr=s.learning_rate, weight_decay=s.weight_decay) if dense else None
+        self.sparse = torch.optim.SparseAdam(sparse, lr=s.learning_rate) if sparse else None
+        main = self.dense or self.sparse
+        if main is None:
+            raise ValueError("the module has no trainable parameters")
+        self.main = main
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            main, mode="min", patience=s.lr_patience, factor=s.lr_factor
+        )
+
+    @property
+    def all(self) -> list[torch.optim.Optimizer]:
+        return [o for o in (self.dense, self.sparse) if o is not None]
+
+    def zero_grad(self) -> None:
+        for o in self.all:
+            o.zero_grad(set_to_none=True)
+
+    def lr(self) -> float:
+        return float(self.main.param_groups[0]["lr"])
+
+    def schedule(self, metric: float, mode: str) -> None:
+        """Step ReduceLROnPlateau (on the main optimizer) and mirror its LR to the other one."""
+        self.scheduler.step(metric if mode == "min" else -metric)
+        for o in self.all:
+            for g in o.param_groups:
+                g["lr"] = self.lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "dense": self.dense.state_dict() if self.dense else None,
+            "sparse": self.sparse.state_dict() if self.sparse else None,
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        if self.dense is not None and d.get("dense") is not None:
+            self.dense.load_state_dict(d["dense"])
+        if self.sparse is not None and d.get("sparse") is not None:
+            self.sparse.load_state_dict(d["sparse"])
+        self.scheduler.load_state_dict(d["scheduler"])
+
+
+def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically: a crash mid-write must not destroy the previous checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
+    """Read a checkpoint with ``weights_only=True`` (no arbitrary code runs on load)."""
+    if not path.exists():
+        return None
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def fit_module(task: TrainTask, settings: TrainSettings, context: FitContext) -> TrainingHistory:
+    """Train ``task.module`` in place and return its history (best weights restored)."""
+    device = resolve_device(context.device)
+    seed_everything(context.seed, context.deterministic)
+    module = task.module.to(device)
+    gen = make_generator(context.seed, device)
+    opts = _Optimizers(module, settings)
+    amp = autocast_dtype(device, settings.precision)
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    history = TrainingHistory(monitor=task.monitor, device=str(device))
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs, start_epoch = 0, 0
+
+    ckpt_path = Path(context.checkpoint_dir) / CHECKPOINT_NAME if context.checkpoint_dir else None
+    ckpt = load_checkpoint(ckpt_path, device) if ckpt_path else None
+    if ckpt is not None and ckpt.get("signature") == task.signature and ckpt.get("format") == CHECKPOINT_FORMAT:
+        module.load_state_dict(ckpt["model"])
+        opts.load_state_dict(ckpt["optim"])
+        history = TrainingHistory.from_dict(ckpt["history"])
+        best_state = ckpt["best_state"]
+        bad_epochs, start_epoch = int(ckpt["bad_epochs"]), int(ckpt["epoch"]) + 1
+        gen.set_state(ckpt["gen_state"].to("cpu") if device.type == "cpu" else ckpt["gen_state"].cpu())
+        torch.set_rng_state(ckpt["cpu_rng"].cpu())
+        if device.type == "cuda" and "cuda_rng" in ckpt:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), device)
+        history.extra["resumed_from_epoch"] = start_epoch
+        context.logger.info("resuming training from %s at epoch %d", ckpt_path, start_epoch)
+
+    n, bs = task.n_samples, settings.batch_size
+    steps_per_epoch = max(1, math.ceil(n / bs))
+    started = time.perf_counter() - history.seconds
+    bar = _progress(context.progress, settings.epochs * steps_per_epoch, start_epoch * steps_per_epoch)
+    try:
+        for epoch in range(start_epoch, settings.epochs):
+            t0 = time.perf_counter()
+            module.train()
+            perm = torch.randperm(n, generator=gen, device=device)
+            total = torch.zeros((), device=device)
+            seen = 0
+            for step, lo in enumerate(range(0, n, bs)):
+                idx = perm[lo : lo + bs]
+                if idx.numel() < 2 and seen > 0:  # BatchNorm cannot train on one sample
+                    continue
+                opts.zero_grad()
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    loss = task.batch_loss(idx, gen)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    for o in opts.all:
+                        scaler.unscale_(o)
+                else:
+                    loss.backward()
+                if settings.max_grad_norm and opts.dense_params:
+                    nn.utils.clip_grad_norm_(opts.dense_params, settings.max_grad_norm)
+                for o in opts.all:
+                    if scaler is not None:
+                        scaler.step(o)
+                    else:
+                        o.step()
+                if scaler is not None:
+                    scaler.update()
+                total += loss.detach().float() * idx.numel()
+                seen += idx.numel()
+                if bar is not None:
+                    bar.update(1)
+                    if step % 20 == 0:
+                        bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}", lr=f"{opts.lr():.2e}")
+            record: dict[str, float] = {"epoch": float(epoch), "loss": float(total.item() / max(seen, 1))}
+            if task.validate is not None:
+                module.eval()
+                with torch.no_grad():
+                    record.update({k: float(v) for k, v in task.validate().items()})
+                module.train()
+            record["lr"] = opts.lr()
+            metric = record["loss"] if task.monitor == "train_loss" else record.get(task.monitor, float("nan"))
+            opts.schedule(metric, task.mode)
+            record["seconds"] = time.perf_counter() - t0
+            history.epochs.append(record)
+            if _better(metric, history.best_metric, task.mode):
+                history.best_metric, history.best_epoch, bad_epochs = float(metric), epoch, 0
+                best_state = _state_copy(module)
+            else:
+                bad_epochs += 1
+            history.seconds = time.perf_counter() - started
+            if ckpt_path is not None:
+                _save_checkpoint(ckpt_path, _checkpoint_payload(task, module, opts, history, best_state, bad_epochs, epoch, gen, device))
+            if task.on_epoch_end is not None:
+                task.on_epoch_end(epoch, record)
+            if bar is not None:
+                bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.4f}", **{task.monitor: f"{metric:.4f}"})
+            if bad_epochs >= settings.early_stopping_patience and epoch + 1 >= settings.min_epochs:
+                context.logger.info("early stopping at epoch %d (best %d)", epoch, history.best_epoch)
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    history.seconds = time.perf_counter() - started
+    if ckpt_path is not None and ckpt_path.exists():
+        ckpt_path.unlink()  # finished: the artifact is the product; a checkpoint is only for crashes
+    return history
+
+
+def _checkpoint_payload(
+    task: TrainTask,
+    module: nn.Module,
+    opts: _Optimizers,
+    history: TrainingHistory,
+    best_state: dict[str, torch.Tensor] | None,
+    bad_epochs: int,
+    epoch: int,
+    gen: torch.Generator,
+    device: torch.device,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "signature": task.signature,
+        "epoch": epoch,
+        "model": module.state_dict(),
+        "optim": opts.state_dict(),
+        "history": copy.deepcopy(history.to_dict()),
+        "best_state": best_state,
+        "bad_epochs": bad_epochs,
+        "gen_state": gen.get_state(),
+        "cpu_rng": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        payload["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return payload
+
+
+def _progress(enabled: bool, total: int, initial: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", unit="step", leave=False)

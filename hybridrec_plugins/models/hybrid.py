@@ -1,0 +1,411 @@
+"""``hybrid``: the HybridMusicRecommender (user/track/artist/genre embeddings + audio + MLP).
+
+Objectives:
+- ``ranking`` (default): implicit feedback with sampled negatives (BPR, BCE or sampled softmax),
+  positives weighted by play-count confidence. Full-catalogue top-k quality is what a
+  recommender is judged on, and a pointwise MSE on play counts does not teach the model which
+  unplayed tracks rank low, so ranking is the default.
+- ``regression``: MSE on the normalized play-count strength ``target`` (the reference design's
+  task); only then does the model predict the target (``predicts_target``).
+
+Cold start: ids without a learned embedding (not in the training split) map to row 0, which is
+trained by masking ids to 0 with probability ``id_dropout``; a new track is scored from its
+artist/genre/audio features, a new user from the unknown-user row (a popularity-like profile).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from typing_extensions import Self
+
+from hybridrec_core.dataset import FeatureSet
+from hybridrec_core.device import resolve_device
+from hybridrec_core.interfaces import FitContext, Model, PluginConfig, TrainingHistory
+from hybridrec_core.seeding import seed_everything
+from hybridrec_core.state import State
+from hybridrec_core.training import TrainSettings, TrainTask, fit_module
+from hybridrec_plugins.models._common import check_items, clamp_users, known_map, mask_empty
+from hybridrec_plugins.models.hybrid_net import HybridNet, ItemTables
+
+SCORE_BUDGET = {"cpu": 1 << 24, "cuda": 1 << 28}  # floats in one (B, N, h1) scoring chunk
+
+
+class HybridConfig(PluginConfig):
+    """Settings of the hybrid model (defaults follow the reference design)."""
+
+    objective: Literal["ranking", "regression"] = Field(
+        "ranking", description="'ranking' (implicit feedback, sampled negatives) or 'regression' (MSE on target)."
+    )
+    loss: Literal["bpr", "bce", "softmax"] = Field(
+        "softmax", description="Ranking loss over one positive and its sampled negatives."
+    )
+    n_negatives: int = Field(8, ge=1, le=4096, description="Sampled negatives per positive (ranking).")
+    shared_negatives: bool = Field(
+        False,
+        description="Sample n_negatives per batch and share them across its positives (cheaper, item half computed once).",
+    )
+    negative_sampling: Literal["uniform", "popularity"] = Field(
+        "uniform", description="Negative distribution over trained tracks (popularity: count^0.75)."
+    )
+    confidence: Literal["none", "log"] = Field(
+        "log", description="Weight positives by 1 + log1p(plays), normalized to mean 1 ('none': equal)."
+    )
+    embedding_dim: int = Field(64, ge=2, le=1024, description="Width of every embedding / input block.")
+    hidden_layers: list[int] = Field(
+        default_factory=lambda: [256, 128, 64], min_length=1, max_length=8, description="MLP widths."
+    )
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="Dropout after each MLP layer.")
+    dot_head: bool = Field(
+        True, description="Add a dot-product term <user, P item> (ranks well; used for two-stage retrieval)."
+    )
+    id_dropout: float = Field(
+        0.05, ge=0.0, le=0.5, description="Probability of masking a user/track id to 0 in training (trains the unknown rows)."
+    )
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam / SparseAdam learning rate.")
+    weight_decay: float = Field(1e-5, ge=0.0, le=1.0, description="Adam weight decay of dense layers.")
+    embedding_l2: float = Field(
+        0.0, ge=0.0, le=1.0, description="L2 penalty on the embedding rows of each batch (SparseAdam has no decay)."
+    )
+    max_grad_norm: float = Field(1.0, ge=0.0, description="Gradient clipping of dense layers (0 disables).")
+    batch_size: int = Field(1024, ge=2, le=1 << 20, description="Training batch (interactions per step).")
+    epochs: int = Field(50, ge=1, le=10_000, description="Maximum epochs.")
+    early_stopping_patience: int = Field(10, ge=1, description="Epochs without validation improvement before stopping.")
+    lr_patience: int = Field(5, ge=0, description="ReduceLROnPlateau patience (epochs).")
+    lr_factor: float = Field(0.5, gt=0.0, lt=1.0, description="ReduceLROnPlateau factor.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Mixed precision on CUDA ('auto': bf16 where supported); CPU always fp32."
+    )
+    sparse_embeddings: bool = Field(
+        True, description="Sparse embedding gradients + SparseAdam so a step touches only the batch's rows."
+    )
+    valid_max_pairs: int = Field(2000, ge=10, description="Validation positives used for early stopping (seeded sample).")
+    valid_negatives: int = Field(99, ge=1, le=10_000, description="Uniformly sampled negatives per validation positive.")
+
+    @field_validator("hidden_layers")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(w < 1 or w > 8192 for w in v):
+            raise ValueError("hidden_layers widths must lie in [1, 8192]")
+        return v
+
+
+class HybridMusicRecommender(Model):
+    """Hybrid neural recommender: id embeddings + artist/genre/audio content through an MLP."""
+
+    name: ClassVar[str] = "hybrid"
+    description: ClassVar[str] = "Hybrid neural recommender (ids, artist, genres, audio features, MLP)."
+    Config: ClassVar[type[PluginConfig]] = HybridConfig
+
+    def __init__(self, config: HybridConfig | dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.net: HybridNet | None = None
+        self.device = torch.device("cpu")
+        self._user_map: torch.Tensor | None = None
+        self._item_ids: torch.Tensor | None = None
+        self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        self._prior: torch.Tensor | None = None
+
+    @property  # type: ignore[override]
+    def predicts_target(self) -> bool:
+        """Regression metrics apply only when trained on the target."""
+        return self.config.objective == "regression"
+
+    # -- building ------------------------------------------------------------------------
+    def _build(self, features: FeatureSet, device: torch.device) -> None:
+        cfg: HybridConfig = self.config
+        f = features.item_features
+        train_items = features.train_item_mask
+        artist_known = np.zeros(features.n_artists, bool)
+        artist_known[f.artist[train_items]] = True
+        artist_known[0] = True
+        artist = np.where(artist_known[f.artist], f.artist, 0)
+        genres = f.genre_padded(pad=0)
+        genre_known = np.zeros(max(features.n_genres, 1), bool)
+        genre_known[genres[train_items].reshape(-1)] = True
+        genre_known[0] = True
+        genres = np.where(genre_known[genres], genres, 0)
+        numeric = np.concatenate([f.numeric, f.numeric_missing], axis=1).astype(np.float32)
+        tables = ItemTables(
+            torch.as_tensor(artist, dtype=torch.long),
+            torch.as_tensor(genres, dtype=torch.long),
+            torch.as_tensor(numeric),
+            torch.as_tensor(f.binary.astype(np.float32)),
+        )
+        self.net = HybridNet(
+            features.n_users, features.n_items, features.n_artists, features.n_genres, numeric.shape[1], tables,
+            embedding_dim=cfg.embedding_dim, hidden=tuple(cfg.hidden_layers), dropout=cfg.dropout,
+            dot_head=cfg.dot_head, sparse=cfg.sparse_embeddings,
+        ).to(device)
+        self.device = device
+        self._user_map = torch.as_tensor(known_map(features.train_user_mask), device=device)
+        self._item_ids = torch.as_tensor(known_map(features.train_item_mask), device=device)
+        self._cache = None
+
+    def _signature(self, features: FeatureSet) -> str:
+        blob = self.config.model_dump_json() + features.fingerprint()
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    # -- training ------------------------------------------------------------------------
+    def fit(self, features: FeatureSet, context: FitContext) -> TrainingHistory:
+        cfg: HybridConfig = self.config
+        if len(features.train) == 0:
+            raise ValueError("hybrid: the training split is empty")
+        device = resolve_device(context.device)
+        seed_everything(context.seed, context.deterministic)
+        self._build(features, device)
+        assert self.net is not None
+        train = features.train
+        tu = torch.as_tensor(train.user, device=device)
+        ti = torch.as_tensor(train.item, device=device)
+        if cfg.objective == "regression":
+            with torch.no_grad():  # start at the mean target: early epochs refine instead of climbing to it
+                self.net.out.bias.fill_(float(np.mean(train.target)))
+            loss_fn = self._regression_loss(tu, ti, torch.as_tensor(train.target, device=device))
+            validate, monitor, mode = self._regression_validation(features), "val_rmse", "min"
+        else:
+            loss_fn = self._ranking_loss(features, tu, ti, torch.as_tensor(train.plays, device=device))
+            validate, monitor, mode = self._ranking_validation(features, context.seed), "val_ndcg@10_sampled", "max"
+        if len(features.valid) == 0:
+            validate, monitor, mode = None, "train_loss", "min"
+        settings = TrainSettings(
+            epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+            weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm or None,
+            early_stopping_patience=cfg.early_stopping_patience, lr_patience=cfg.lr_patience,
+            lr_factor=cfg.lr_factor, precision=cfg.precision,
+        )
+        task = TrainTask(
+            module=self.net, n_samples=len(train), batch_loss=loss_fn, validate=validate,
+            monitor=monitor, mode=mode, signature=self._signature(features),
+        )
+        history = fit_module(task, settings, context)
+        history.extra["objective"] = cfg.objective
+        self._cache = None
+        return history
+
+    def _mask_ids(self, ids: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        p = self.config.id_dropout
+        if p <= 0:
+            return ids
+        drop = torch.rand(ids.shape, generator=gen, device=ids.device) < p
+        return ids.masked_fill(drop, 0)
+
+    def _l2(self, users: torch.Tensor, ids: torch.Tensor) -> torch.Tensor | float:
+        lam = self.config.embedding_l2
+        if lam <= 0:
+            return 0.0
+        net = self.net
+        return lam * (net.user_emb(users).pow(2).sum(-1).mean() + net.item_emb(ids).pow(2).sum(-1).mean())
+
+    def _regression_loss(self, tu: torch.Tensor, ti: torch.Tensor, target: torch.Tensor):
+        def loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+            users = self._mask_ids(tu[idx], gen)
+            items = ti[idx]
+            ids = self._mask_ids(items, gen)
+            pred = self.net(users, items.unsqueeze(1), ids.unsqueeze(1))[:, 0]
+            return F.mse_loss(pred.float(), target[idx]) + self._l2(users, ids)
+
+        return loss
+
+    def _negative_pool(self, features: FeatureSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        pool = np.flatnonzero(features.train_item_mask)
+        pool = pool[pool > 0]
+        if pool.size == 0:
+            raise ValueError("hybrid: no trained tracks to sample negatives from")
+        probs = None
+        if self.config.negative_sampling == "popularity":
+            pop = features.item_popularity()[pool] ** 0.75
+            probs = torch.as_tensor(pop / pop.sum(), dtype=torch.float32, device=device)
+        return torch.as_tensor(pool, device=device), probs
+
+    def _ranking_loss(self, features: FeatureSet, tu: torch.Tensor, ti: torch.Tensor, plays: torch.Tensor):
+        cfg: HybridConfig = self.config
+        pool, probs = self._negative_pool(features, tu.device)
+        if cfg.confidence == "log":
+            w = 1.0 + torch.log1p(plays.clamp_min(0))
+            weights = w / w.mean()
+        else:
+            weights = torch.ones_like(plays)
+        k = cfg.n_negatives
+
+        def loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+            # One item_repr / head call over positives and negatives together keeps BatchNorm
+            # statistics shared (separate calls would normalise positives apart from negatives).
+            b = idx.numel()
+            n_neg = k if cfg.shared_negatives else b * k
+            if probs is None:
+                neg = pool[torch.randint(pool.numel(), (n_neg,), generator=gen, device=idx.device)]
+            else:
+                neg = pool[torch.multinomial(probs, n_neg, replacement=True, generator=gen)]
+            net = self.net
+            users = self._mask_ids(tu[idx], gen)
+            items = torch.cat([ti[idx], neg])
+            ids = self._mask_ids(items, gen)
+            parts = net.item_part(net.item_repr(items, ids))
+            if cfg.shared_negatives:
+                pair_parts = tuple(
+                    None if t is None else torch.cat([t[:b].unsqueeze(1), t[b:].unsqueeze(0).expand(b, -1, -1)], dim=1)
+                    for t in parts
+                )
+            else:
+                pair_parts = tuple(
+                    None if t is None else torch.cat([t[:b].unsqueeze(1), t[b:].reshape(b, k, -1)], dim=1)
+                    for t in parts
+                )
+            s = net.head(net.user_part(users), pair_parts).float()
+            pos, negs = s[:, :1], s[:, 1:]
+            if cfg.loss == "bpr":
+                per = -F.logsigmoid(pos - negs).mean(1)
+            elif cfg.loss == "bce":
+                per = F.softplus(-pos[:, 0]) + F.softplus(negs).mean(1)
+            else:
+                per = -torch.log_softmax(s, dim=1)[:, 0]
+            return (per * weights[idx]).mean() + self._l2(users, ids[:b])
+
+        return loss
+
+    def _regression_validation(self, features: FeatureSet):
+        valid = features.valid
+        users, items, target = valid.user, valid.item, valid.target.astype(np.float64)
+
+        def validate() -> dict[str, float]:
+            self._cache = None
+            pred = self.score(users, items).astype(np.float64)
+            err = pred - target
+            return {"val_rmse": float(np.sqrt(np.mean(err**2))), "val_mae": float(np.mean(np.abs(err)))}
+
+        return validate
+
+    def _ranking_validation(self, features: FeatureSet, seed: int):
+        cfg: HybridConfig = self.config
+        rng = np.random.default_rng(seed + 1)
+        valid = features.valid
+        n = min(cfg.valid_max_pairs, len(valid))
+        pick = rng.choice(len(valid), size=n, replace=False)
+        users, pos = valid.user[pick], valid.item[pick]
+        pool = np.flatnonzero(features.train_item_mask)
+        pool = pool[pool > 0]
+        neg = pool[rng.integers(0, pool.size, size=(n, cfg.valid_negatives))]
+        cands = np.concatenate([pos[:, None], neg], axis=1)
+
+        def validate() -> dict[str, float]:
+            self._cache = None
+            s = self.score_items(users, cands)
+            rank = (s[:, 1:] > s[:, :1]).sum(1).float()
+            ndcg = torch.where(rank < 10, 1.0 / torch.log2(rank + 2.0), torch.zeros_like(rank))
+            return {"val_ndcg@10_sampled": float(ndcg.mean()), "val_hit@10_sampled": float((rank < 10).float().mean())}
+
+        return validate
+
+    # -- scoring -------------------------------------------------------------------------
+    def _require(self) -> HybridNet:
+        if self.net is None:
+            raise RuntimeError("hybrid model is not fitted; call fit() or load an artifact")
+        return self.net
+
+    def _item_cache(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """First-layer item half for the whole catalogue, computed once per weights version."""
+        net = self._require()
+        if self._cache is None or net.training:
+            was_training = net.training
+            net.eval()
+            with torch.no_grad():
+                all_items = torch.arange(self._item_ids.numel(), device=self.device)
+                parts = []
+                for lo in range(0, all_items.numel(), 65536):
+                    chunk = all_items[lo : lo + 65536]
+                    parts.append(net.item_part(net.item_repr(chunk, self._item_ids[chunk])))
+                ai = torch.cat([p[0] for p in parts])
+                ri = torch.cat([p[1] for p in parts])
+                dot = torch.cat([p[2] for p in parts]) if parts[0][2] is not None else None
+                # MLP score of the unknown user per item: a cheap item prior for retrieval.
+                self._prior = net.head(net.user_part(torch.zeros(1, dtype=torch.long, device=self.device)), (ai, ri, None))[0]
+            net.train(was_training)
+            self._cache = (ai, ri, dot)
+        return self._cache
+
+    def _users(self, users: np.ndarray) -> torch.Tensor:
+        u = torch.as_tensor(clamp_users(users, self._user_map.numel()), device=self.device)
+        return self._user_map[u]
+
+    def score_items(self, users: np.ndarray, items: np.ndarray | None = None) -> torch.Tensor:
+        net = self._require()
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        n_items = self._item_ids.numel()
+        cand = check_items(items, len(users), n_items)
+        ai, ri, dot = self._item_cache()
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.no_grad():
+                u = net.user_part(self._users(users))
+                width = n_items if cand is None else cand.shape[1]
+                if len(users) == 0 or width == 0:
+                    return torch.zeros((len(users), width), device=self.device)
+                budget = SCORE_BUDGET.get(self.device.type, SCORE_BUDGET["cpu"])
+                step = max(1, budget // max(1, width * ai.shape[1]))
+                out = []
+                for lo in range(0, len(users), step):
+                    us = tuple(t[lo : lo + step] for t in u)
+                    if cand is None:
+                        out.append(net.head(us, (ai, ri, dot)))
+                    else:
+                        c = torch.as_tensor(cand[lo : lo + step], device=self.device).clamp_min(0)
+                        out.append(net.head(us, (ai[c], ri[c], None if dot is None else dot[c])))
+                scores = torch.cat(out).float()
+        finally:
+            net.train(was_training)
+        return scores if cand is None else mask_empty(scores, cand)
+
+    def retrieval_scores(self, users: np.ndarray) -> torch.Tensor | None:
+        """Cheap first stage: the dot-product head plus a per-item prior (the MLP score of the
+        unknown user, cached with the item half). One (B, d) x (d, N) product per batch; the prior
+        restores the item-level (popularity/content) part of the MLP that a bare dot product lacks."""
+        net = self._require()
+        _, _, dot = self._item_cache()
+        if dot is None:
+            return None
+        with torch.no_grad():
+            return net.user_emb(self._users(users)) @ dot.T + self._prior
+
+    def item_embeddings(self) -> np.ndarray | None:
+        net = self._require()
+        _, _, dot = self._item_cache()
+        vec = dot if dot is not None else net.item_emb.weight.detach()
+        return vec.float().cpu().numpy()
+
+    # -- persistence ---------------------------------------------------------------------
+    def get_state(self) -> State:
+        net = self._require()
+        arrays = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+        return State(meta={"config": json.loads(self.config.model_dump_json())}, arrays=arrays)
+
+    @classmethod
+    def from_state(cls, state: State, features: FeatureSet, config: Any = None) -> Self:
+        model = cls(config if config is not None else state.meta.get("config"))
+        model._build(features, resolve_device("auto"))
+        net = model._require()
+        expected = net.state_dict()
+        missing = sorted(set(expected) - set(state.arrays))
+        if missing:
+            raise ValueError(f"hybrid state lacks arrays {missing[:5]}")
+        tensors = {}
+        for key, ref in expected.items():
+            arr = np.asarray(state.arrays[key])
+            if arr.size == ref.numel() and arr.ndim != ref.dim():  # 0-d scalars round-trip as (1,)
+                arr = arr.reshape(tuple(ref.shape))
+            if tuple(arr.shape) != tuple(ref.shape):
+                raise ValueError(
+                    f"hybrid state array {key!r} has shape {arr.shape}, the FeatureSet needs {tuple(ref.shape)} "
+                    "(vocabulary sizes differ from the data the model was trained on)"
+                )
+            tensors[key] = torch.as_tensor(arr).to(ref.dtype)
+        net.load_state_dict(tensors)
+        net.eval()
+        return model

@@ -1,0 +1,140 @@
+"""The HybridMusicRecommender network (reference design) with its first MLP layer split.
+
+Input blocks: user id embedding | track id, artist, genre-bag (mean), audio block
+(Linear -> ReLU -> BatchNorm over 9 features + 9 missing flags), binary block (explicit, mode).
+They are concatenated into an MLP of Linear -> ReLU -> BatchNorm -> Dropout layers with a residual
+projection where widths differ, then Linear(., 1).
+
+Why the split: the first Linear over ``[user | item]`` equals ``W_u u + W_i v``. The item half
+(and its residual projection) depends only on the item, so it is computed once for the whole
+catalogue and cached; scoring B users is then a (B, N, h1) broadcast sum through the remaining
+(cheap) layers. An optional dot-product head ``<u, P v>`` adds a GMF term that ranks well and
+doubles as the cheap retrieval score for two-stage recommendation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ItemTables(nn.Module):
+    """Item-side feature tensors, kept on the module's device as buffers (not trained)."""
+
+    def __init__(self, artist: torch.Tensor, genres: torch.Tensor, numeric: torch.Tensor, binary: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("artist", artist, persistent=False)
+        self.register_buffer("genres", genres, persistent=False)
+        self.register_buffer("numeric", numeric, persistent=False)
+        self.register_buffer("binary", binary, persistent=False)
+
+
+class Block(nn.Module):
+    """Linear -> ReLU -> BatchNorm -> Dropout, plus a residual projection when widths differ."""
+
+    def __init__(self, d_in: int, d_out: int, dropout: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(d_in, d_out)
+        self.norm = nn.BatchNorm1d(d_out)
+        self.drop = nn.Dropout(dropout)
+        self.residual = nn.Linear(d_in, d_out, bias=False) if d_in != d_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.drop(self.norm(torch.relu(self.linear(x))))
+        return out + (self.residual(x) if self.residual is not None else x)
+
+
+class HybridNet(nn.Module):
+    """Scores (user, item) pairs. ``n_*`` are vocabulary sizes (index 0 = unknown)."""
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        n_artists: int,
+        n_genres: int,
+        n_numeric: int,
+        item_tables: ItemTables,
+        embedding_dim: int = 64,
+        hidden: tuple[int, ...] = (256, 128, 64),
+        dropout: float = 0.2,
+        dot_head: bool = True,
+        sparse: bool = True,
+    ) -> None:
+        super().__init__()
+        d = embedding_dim
+        self.user_emb = nn.Embedding(n_users, d, sparse=sparse)
+        self.item_emb = nn.Embedding(n_items, d, sparse=sparse)
+        self.artist_emb = nn.Embedding(n_artists, d, sparse=sparse)
+        self.genre_bag = nn.EmbeddingBag(max(n_genres, 1), d, mode="mean", sparse=sparse, padding_idx=0)
+        for emb in (self.user_emb, self.item_emb, self.artist_emb, self.genre_bag):
+            nn.init.normal_(emb.weight, std=0.05)
+        self.numeric_block = nn.Sequential(nn.Linear(n_numeric, d), nn.ReLU(), nn.BatchNorm1d(d))
+        self.binary_block = nn.Sequential(nn.Linear(2, d), nn.ReLU(), nn.BatchNorm1d(d))
+        self.items = item_tables
+        h1 = hidden[0]
+        item_width = 5 * d
+        # First layer, split: Linear([u | v]) == first_user(u) + first_item(v).
+        self.first_user = nn.Linear(d, h1, bias=False)
+        self.first_item = nn.Linear(item_width, h1)
+        self.first_norm = nn.BatchNorm1d(h1)
+        self.first_drop = nn.Dropout(dropout)
+        self.res_user = nn.Linear(d, h1, bias=False)
+        self.res_item = nn.Linear(item_width, h1, bias=False)
+        self.blocks = nn.ModuleList(Block(a, b, dropout) for a, b in zip(hidden[:-1], hidden[1:]))
+        self.out = nn.Linear(hidden[-1], 1)
+        self.dot_proj = nn.Linear(item_width, d, bias=False) if dot_head else None
+
+    # -- the two halves -------------------------------------------------------------------
+    def item_repr(self, items: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, 5d) item-side input: id, artist, genres, audio block, binary block.
+
+        ``ids`` are the id-embedding rows (``items`` with cold or masked tracks set to 0, so they
+        use the learned unknown row while keeping their artist/genre/audio features)."""
+        t = self.items
+        return torch.cat(
+            [
+                self.item_emb(items if ids is None else ids),
+                self.artist_emb(t.artist[items]),
+                self.genre_bag(t.genres[items]),
+                self.numeric_block(t.numeric[items]),
+                self.binary_block(t.binary[items]),
+            ],
+            dim=-1,
+        )
+
+    def item_part(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Item half of the first layer, its residual and the dot-head vector."""
+        dot = self.dot_proj(v) if self.dot_proj is not None else None
+        return self.first_item(v), self.res_item(v), dot
+
+    def user_part(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        u = self.user_emb(users)
+        return self.first_user(u), self.res_user(u), u
+
+    def head(
+        self,
+        user: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        item: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
+    ) -> torch.Tensor:
+        """Combine user parts (B, .) with item parts (B, P, .) or (P, .) -> scores (B, P)."""
+        au, ru, u = user
+        ai, ri, dot = item
+        pre = au.unsqueeze(1) + (ai if ai.dim() == 3 else ai.unsqueeze(0))
+        res = ru.unsqueeze(1) + (ri if ri.dim() == 3 else ri.unsqueeze(0))
+        b, p, h = pre.shape
+        x = self.first_drop(self.first_norm(torch.relu(pre.reshape(b * p, h)))) + res.reshape(b * p, h)
+        for block in self.blocks:
+            x = block(x)
+        score = self.out(x).reshape(b, p)
+        if dot is not None:
+            score = score + (torch.einsum("bd,bpd->bp", u, dot) if dot.dim() == 3 else u @ dot.T)
+        return score
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores for users (B,) against items (B, P) -> (B, P)."""
+        b, p = items.shape
+        v = self.item_repr(items.reshape(-1), None if ids is None else ids.reshape(-1))
+        ai, ri, dot = self.item_part(v)
+        part = (ai.reshape(b, p, -1), ri.reshape(b, p, -1), None if dot is None else dot.reshape(b, p, -1))
+        return self.head(self.user_part(users), part)

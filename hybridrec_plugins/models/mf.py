@@ -1,0 +1,147 @@
+"""``mf``: implicit-feedback matrix factorization (ALS, Hu, Koren & Volinsky 2008).
+
+Confidence ``c = 1 + alpha * f(plays)`` with ``f`` linear or log; each sweep solves users then
+items in closed form with a few warm-started conjugate-gradient steps, batched over *all* rows
+at once (O(nnz * d) per step, no per-user Python loop), like the ``implicit`` library does.
+Users without training history get the mean user vector (a popularity-like list).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from typing_extensions import Self
+
+from hybridrec_core.dataset import FeatureSet
+from hybridrec_core.device import resolve_device
+from hybridrec_core.interfaces import FitContext, Model, PluginConfig, TrainingHistory
+from hybridrec_core.seeding import seed_everything
+from hybridrec_core.state import State
+from hybridrec_plugins.models._common import check_items, clamp_users
+
+
+class ALSConfig(PluginConfig):
+    """Implicit ALS settings."""
+
+    factors: int = Field(64, ge=1, le=2048, description="Latent dimensions.")
+    regularization: float = Field(50.0, ge=0.0, le=1e4, description="L2 penalty on user and item factors.")
+    alpha: float = Field(2.0, gt=0.0, le=1e4, description="Confidence scale: c = 1 + alpha * f(plays).")
+    confidence: Literal["log", "linear", "binary"] = Field(
+        "log", description="f(plays): log1p(plays), plays, or 1 for every interaction."
+    )
+    iterations: int = Field(15, ge=1, le=500, description="ALS sweeps (users then items).")
+    cg_steps: int = Field(3, ge=1, le=50, description="Conjugate-gradient steps per solve (warm-started).")
+    init_scale: float = Field(0.01, gt=0.0, le=1.0, description="Std of the random initial factors.")
+
+
+def _cg_solve(
+    x: torch.Tensor, fixed: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor,
+    reg: float, steps: int,
+) -> torch.Tensor:
+    """Batched CG for (FᵀF + Fᵀ(C_r - I)F + reg I) x_r = Fᵀ C_r 1 for every row r at once."""
+    gram = fixed.T @ fixed + reg * torch.eye(fixed.shape[1], dtype=fixed.dtype, device=fixed.device)
+    fr = fixed[cols]  # (nnz, d)
+
+    def matvec(v: torch.Tensor) -> torch.Tensor:
+        out = v @ gram
+        w = ((conf - 1.0) * (fr * v[rows]).sum(1)).unsqueeze(1) * fr
+        return out.index_add_(0, rows, w)
+
+    b = torch.zeros_like(x).index_add_(0, rows, conf.unsqueeze(1) * fr)
+    r = b - matvec(x)
+    p = r.clone()
+    rs = (r * r).sum(1, keepdim=True)
+    for _ in range(steps):
+        ap = matvec(p)
+        alpha = rs / (p * ap).sum(1, keepdim=True).clamp_min(1e-20)
+        x = x + alpha * p
+        r = r - alpha * ap
+        rs_new = (r * r).sum(1, keepdim=True)
+        p = r + (rs_new / rs.clamp_min(1e-20)) * p
+        rs = rs_new
+    return x
+
+
+class ImplicitALS(Model):
+    """Matrix factorization for implicit feedback, solved by alternating least squares."""
+
+    name: ClassVar[str] = "mf"
+    description: ClassVar[str] = "Implicit-feedback matrix factorization (ALS with play-count confidence)."
+    Config: ClassVar[type[PluginConfig]] = ALSConfig
+
+    def __init__(self, config: ALSConfig | dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.user_factors: torch.Tensor | None = None
+        self.item_factors: torch.Tensor | None = None
+
+    def _confidence(self, plays: np.ndarray) -> np.ndarray:
+        cfg: ALSConfig = self.config
+        f = {"log": np.log1p(plays), "linear": plays, "binary": np.ones_like(plays)}[cfg.confidence]
+        return 1.0 + cfg.alpha * f.astype(np.float64)
+
+    def fit(self, features: FeatureSet, context: FitContext) -> TrainingHistory:
+        cfg: ALSConfig = self.config
+        seed_everything(context.seed, context.deterministic)
+        device = resolve_device(context.device)
+        train = features.train
+        if len(train) == 0:
+            raise ValueError("mf: the training split is empty")
+        gen = torch.Generator(device="cpu").manual_seed(context.seed)
+        dt = torch.float32
+        users = torch.as_tensor(train.user, device=device)
+        items = torch.as_tensor(train.item, device=device)
+        conf = torch.as_tensor(self._confidence(train.plays.astype(np.float64)), dtype=dt, device=device)
+        x = (torch.randn(features.n_users, cfg.factors, generator=gen, dtype=dt) * cfg.init_scale).to(device)
+        y = (torch.randn(features.n_items, cfg.factors, generator=gen, dtype=dt) * cfg.init_scale).to(device)
+        has_user = torch.as_tensor(features.train_user_mask, device=device)
+        has_item = torch.as_tensor(features.train_item_mask, device=device)
+        x[~has_user] = 0
+        y[~has_item] = 0
+        history = TrainingHistory(device=str(device))
+        for it in range(cfg.iterations):
+            x = _cg_solve(x, y, users, items, conf, cfg.regularization, cfg.cg_steps)
+            y = _cg_solve(y, x, items, users, conf, cfg.regularization, cfg.cg_steps)
+            history.epochs.append({"epoch": float(it), "user_norm": float(x.norm(dim=1).mean()), "item_norm": float(y.norm(dim=1).mean())})
+        mean_user = x[has_user].mean(0) if bool(has_user.any()) else torch.zeros_like(x[0])
+        x[~has_user] = mean_user  # unknown / cold users (row 0 included): the mean profile
+        self.user_factors, self.item_factors = x, y
+        return history
+
+    def _check(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.user_factors is None or self.item_factors is None:
+            raise RuntimeError("mf model is not fitted")
+        return self.user_factors, self.item_factors
+
+    def score_items(self, users: np.ndarray, items: np.ndarray | None = None) -> torch.Tensor:
+        x, y = self._check()
+        users = clamp_users(users, x.shape[0])
+        cand = check_items(items, len(users), y.shape[0])
+        u = x[torch.as_tensor(users, device=x.device)]
+        if cand is None:
+            return u @ y.T
+        c = torch.as_tensor(cand, device=y.device)
+        scores = torch.einsum("bd,bpd->bp", u, y[c.clamp_min(0)])
+        return scores.masked_fill(c < 0, float("-inf"))
+
+    def retrieval_scores(self, users: np.ndarray) -> torch.Tensor | None:
+        return self.score_items(users)
+
+    def item_embeddings(self) -> np.ndarray | None:
+        return self._check()[1].cpu().numpy()
+
+    def get_state(self) -> State:
+        x, y = self._check()
+        return State(meta={}, arrays={"user_factors": x.cpu().numpy(), "item_factors": y.cpu().numpy()})
+
+    @classmethod
+    def from_state(cls, state: State, features: FeatureSet, config: Any = None) -> Self:
+        model = cls(config)
+        x = np.asarray(state.arrays["user_factors"], dtype=np.float32)
+        y = np.asarray(state.arrays["item_factors"], dtype=np.float32)
+        if x.shape[0] != features.n_users or y.shape[0] != features.n_items:
+            raise ValueError(f"mf state has {x.shape[0]} users / {y.shape[0]} items, the FeatureSet {features.n_users} / {features.n_items}")
+        model.user_factors, model.item_factors = torch.as_tensor(x), torch.as_tensor(y)
+        return model

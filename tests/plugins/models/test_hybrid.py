@@ -1,0 +1,145 @@
+"""The hybrid model: conformance, planted-cluster quality, cold start and the fast scoring path."""
+
+import numpy as np
+import pytest
+import torch
+
+from hybridrec_core.interfaces import FitContext
+from hybridrec_core.ranking import topk_for_users
+from hybridrec_core.testing import ModelTests, toy_feature_set
+from hybridrec_plugins.models.hybrid import HybridMusicRecommender
+from hybridrec_plugins.models.popularity import Popularity
+
+SMALL = {"embedding_dim": 16, "hidden_layers": [32, 16], "epochs": 4, "batch_size": 256}
+
+
+class TestHybridRanking(ModelTests):
+    plugin_class = HybridMusicRecommender
+    example_params = SMALL
+
+
+class TestHybridRegression(ModelTests):
+    plugin_class = HybridMusicRecommender
+    example_params = {**SMALL, "objective": "regression", "hidden_layers": [16]}
+
+    def test_predicts_target(self) -> None:
+        assert self.make().predicts_target is True
+        assert HybridMusicRecommender(SMALL).predicts_target is False
+
+
+def _recall_at_10(model, fs) -> float:
+    users = np.unique(fs.test.user)
+    idx, _ = topk_for_users(model.score_items, users, 10, fs.train.csr(fs.n_users, fs.n_items))
+    rel = fs.test.csr(fs.n_users, fs.n_items)
+    return float(np.mean([np.isin(rel[u].indices, idx[j]).mean() for j, u in enumerate(users)]))
+
+
+def test_hybrid_beats_popularity_on_planted_clusters() -> None:
+    fs = toy_feature_set()
+    pop = Popularity()
+    pop.fit(fs, FitContext())
+    hyb = HybridMusicRecommender(
+        {"embedding_dim": 16, "hidden_layers": [32, 16], "epochs": 25, "batch_size": 128, "early_stopping_patience": 25}
+    )
+    hyb.fit(fs, FitContext(seed=0, device="cpu"))
+    assert _recall_at_10(hyb, fs) > _recall_at_10(pop, fs) + 0.03
+
+
+@pytest.fixture(scope="module")
+def trained():
+    fs = toy_feature_set()
+    model = HybridMusicRecommender({**SMALL, "epochs": 3})
+    history = model.fit(fs, FitContext(seed=1, device="cpu"))
+    return model, fs, history
+
+
+def test_history_records_each_epoch(trained) -> None:
+    _, _, history = trained
+    assert len(history.epochs) == 3
+    for rec in history.epochs:
+        assert {"loss", "lr", "seconds", "val_ndcg@10_sampled"} <= set(rec)
+    assert history.monitor == "val_ndcg@10_sampled" and history.best_epoch is not None
+
+
+def test_split_first_layer_equals_plain_forward(trained) -> None:
+    """The cached item half + broadcast head must equal the network's own forward pass."""
+    model, fs, _ = trained
+    net = model.net
+    net.eval()
+    users = np.array([1, 2, 3])
+    items = np.array([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]])
+    with torch.no_grad():
+        ids = model._item_ids[torch.as_tensor(items)]
+        direct = net(model._users(users), torch.as_tensor(items), ids)
+    torch.testing.assert_close(model.score_items(users, items), direct, rtol=1e-5, atol=1e-5)
+
+
+def test_cold_ids_use_unknown_row(trained) -> None:
+    model, fs, _ = trained
+    cold_user = int(np.flatnonzero(~fs.train_user_mask)[1]) if (~fs.train_user_mask).sum() > 1 else None
+    s0 = model.score_items(np.array([0]))
+    if cold_user is not None:
+        torch.testing.assert_close(model.score_items(np.array([cold_user])), s0)
+    # a cold track keeps its content: two cold tracks with different features score differently
+    item_scores = model.score_items(np.array([1]))[0]
+    assert torch.isfinite(item_scores).all()
+
+
+def test_retrieval_scores_and_embeddings(trained) -> None:
+    model, fs, _ = trained
+    r = model.retrieval_scores(np.array([1, 2]))
+    assert r is not None and tuple(r.shape) == (2, fs.n_items)
+    emb = model.item_embeddings()
+    assert emb.shape[0] == fs.n_items and np.isfinite(emb).all()
+
+
+def test_invalid_config_names_field() -> None:
+    from hybridrec_core.errors import PluginConfigError
+
+    with pytest.raises(PluginConfigError, match="hidden_layers"):
+        HybridMusicRecommender({"hidden_layers": [0]})
+    with pytest.raises(PluginConfigError, match="dropout"):
+        HybridMusicRecommender({"dropout": 1.5})
+
+
+def test_two_stage_retrieval_keeps_exhaustive_top10() -> None:
+    """Retrieving 5% of the catalogue by retrieval_scores, then re-scoring, keeps >= 90% of top-10."""
+    fs = toy_feature_set(n_users=150, n_items=400, per_user=20)
+    model = HybridMusicRecommender({**SMALL, "epochs": 5})
+    model.fit(fs, FitContext(seed=0, device="cpu"))
+    users = np.arange(1, fs.n_users)
+    seen = fs.train.csr(fs.n_users, fs.n_items)
+    exhaustive, _ = topk_for_users(model.score_items, users, 10, seen)
+    cand, _ = topk_for_users(model.retrieval_scores, users, 20, seen)
+    rescored = model.score_items(users, cand).numpy()
+    two_stage = np.take_along_axis(cand, np.argsort(-rescored, axis=1, kind="stable")[:, :10], axis=1)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exhaustive, two_stage)])
+    assert overlap >= 0.9
+
+
+def test_hybrid_resumes_from_checkpoint_after_crash(tmp_path, monkeypatch) -> None:
+    from hybridrec_core import training
+
+    fs = toy_feature_set()
+    params = {**SMALL, "epochs": 3}
+    ref = HybridMusicRecommender(params)
+    ref.fit(fs, FitContext(seed=4, device="cpu"))
+
+    real_save = training._save_checkpoint
+
+    def save_then_crash(path, payload):
+        real_save(path, payload)
+        if payload["epoch"] == 1:
+            raise KeyboardInterrupt("simulated crash after epoch 1")
+
+    monkeypatch.setattr(training, "_save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        HybridMusicRecommender(params).fit(fs, FitContext(seed=4, device="cpu", checkpoint_dir=tmp_path))
+    monkeypatch.undo()
+    assert torch.load(tmp_path / training.CHECKPOINT_NAME, weights_only=True)["epoch"] == 1
+
+    resumed = HybridMusicRecommender(params)
+    history = resumed.fit(fs, FitContext(seed=4, device="cpu", checkpoint_dir=tmp_path))
+    assert history.extra["resumed_from_epoch"] == 2 and len(history.epochs) == 3
+    users = np.arange(fs.n_users)
+    torch.testing.assert_close(resumed.score_items(users), ref.score_items(users), rtol=0, atol=0)
