@@ -1,0 +1,54 @@
+"""Smoke run of benchmarks/bench_quality.py on a tiny demo world (fast models only)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_quality.py"
+TINY = ["--source", "demo", "--source-param", "n_users=120", "--source-param", "n_tracks=150",
+        "--source-param", "n_artists=30", "--source-param", "n_interactions=3000"]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(bench, capsys, *extra: str) -> dict:
+    assert bench.main([*TINY, *extra]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1, "the benchmark prints exactly one JSON object"
+    return json.loads(lines[0])
+
+
+def test_random_split_json(bench, capsys) -> None:
+    out = _run(bench, capsys, "--models", "popularity", "item_knn", "--k", "5")
+    assert out["source"] == "demo"
+    p = out["protocol"]
+    assert (p["split"], p["seed"], p["k"]) == ("test", 42, 5) and p["exclusions"]
+    assert p["split_config"]["cold_user_fraction"] == 0.0
+    assert set(out["models"]) == {"popularity", "item_knn"}
+    for metrics in out["models"].values():
+        assert {"ndcg@5", "recall@5", "coverage@5", "fit_seconds", "eval_seconds"} <= set(metrics)
+        assert 0.0 <= metrics["ndcg@5"] <= 1.0
+
+
+def test_cold_user_split_reports_that_segment(bench, capsys) -> None:
+    out = _run(bench, capsys, "--models", "popularity", "--split", "cold_user")
+    assert out["protocol"]["headline_segment"] == "cold_user"
+    assert out["segments"]["cold_user"]["n_users"] > 0
+    assert out["models"]["popularity"]["ndcg@10"] == out["models"]["popularity"]["by_segment"]["cold_user"]["ndcg@10"]
+
+
+def test_bad_arguments_are_named(bench) -> None:
+    with pytest.raises(SystemExit, match="unknown model 'nope'"):
+        bench.main([*TINY, "--models", "nope"])
+    with pytest.raises(SystemExit, match="source 'demo' takes no directory"):
+        bench.main([*TINY, "--data-dir", "/tmp"])
