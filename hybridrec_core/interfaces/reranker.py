@@ -41,6 +41,14 @@ class RerankContext:
     item_vectors: np.ndarray | None = None  # (n_items, d) embeddings from the model, if any
     user_flags: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. "no_explicit": bool (n_users,)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Length of the final list. A chain asks its earlier stages for the whole pool (so later stages
+    # still have items to choose from); rules stated per list (a genre share, MMR's greedy steps)
+    # apply to the first ``list_k`` positions. None means the ``k`` passed to ``rerank``.
+    list_k: int | None = None
+
+    def list_length(self, k: int) -> int:
+        """The list length a share-based rule is about: ``min(k, list_k)``."""
+        return k if self.list_k is None else max(1, min(k, self.list_k))
 
 
 class ReRanker(Plugin):
