@@ -1,0 +1,67 @@
+"""Two runs started at the same moment in two processes against one DuckDB file: both succeed,
+their DuckDB-writing steps never overlap (the ``hybridrec_duckdb`` pool has one slot), and the
+tables are whole and consistent afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance
+
+from dagster_project.assets import DUCKDB_POOL
+from dagster_project.home import ensure_dagster_home
+from hybridrec_core.storage import Store
+
+HERE = Path(__file__).resolve().parent
+WRITER_STEPS = {"raw_tables", "feature_tables_and_splits", "recommendations"}
+
+
+def _writer_intervals(instance: DagsterInstance, run_id: str) -> list[tuple[float, float, str]]:
+    starts: dict[str, float] = {}
+    spans = []
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key not in WRITER_STEPS:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            starts[event.step_key] = record.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            spans.append((starts[event.step_key], record.timestamp, event.step_key))
+    return spans
+
+
+def test_overlapping_runs_take_turns_on_the_duckdb_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # restored after the test
+    ensure_dagster_home(home)  # set up once, as `python -m dagster_project` / `ui` do before any run
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    env.pop("DAGSTER_HOME", None)
+    cmd = [sys.executable, str(HERE / "concurrent_run.py"), str(tmp_path), str(home)]
+    procs = [subprocess.Popen([*cmd, tag], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for tag in ("a", "b")]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-3000:]
+    runs = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert all(r["success"] for r in runs), runs
+
+    with DagsterInstance.get() as instance:
+        assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).slot_count == 1
+        a, b = (_writer_intervals(instance, r["run_id"]) for r in runs)
+    assert len(a) == len(b) == len(WRITER_STEPS)
+    for start_a, end_a, step_a in a:
+        for start_b, end_b, step_b in b:
+            assert end_a <= start_b or end_b <= start_a, f"{step_a} and {step_b} wrote at the same time"
+
+    store = Store(tmp_path / "hybridrec.duckdb")
+    interactions = store.row_count("raw_interactions")
+    splits = sum(store.row_count(t) for t in store.tables() if t.startswith("split_"))
+    assert interactions > 0 and splits == interactions  # every interaction in exactly one split
+    users = store.query_df("SELECT count(*) AS n FROM features_users").iloc[0]["n"]
+    recs = store.query_df("SELECT count(DISTINCT user_id) AS u, count(*) AS n FROM recommendations").iloc[0]
+    assert recs["u"] == users - 1 and recs["n"] == recs["u"] * 5
