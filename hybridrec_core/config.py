@@ -47,7 +47,8 @@ class EncodersConfig(_Strict):
 
 
 class SplitConfig(_Strict):
-    """How interactions are divided. Fractions are of interactions (random) or of time (temporal)."""
+    """How interactions are divided (see hybridrec_core.splits). Fractions are shares of interactions;
+    temporal cuts at timestamp quantiles, so its test set is the latest `test_fraction` of them."""
 
     method: Literal["random", "temporal", "leave_last_n"] = Field("random", description="Split rule.")
     valid_fraction: float = Field(0.1, ge=0.0, lt=0.5, description="Share for validation.")
@@ -121,7 +122,9 @@ class PipelineConfig(_Strict):
         description="Models to train; the first generates recommendations unless recommend.model says.",
     )
     metrics: list[PluginSpec] = Field(
-        default_factory=lambda: [_spec("ranking"), _spec("regression"), _spec("beyond_accuracy")],
+        default_factory=lambda: [
+            _spec("ranking"), _spec("regression"), _spec("beyond_accuracy"), _spec("reference_ndcg")
+        ],
         description="Metric plugins computed in the evaluation report.",
     )
     rerankers: list[PluginSpec] = Field(default_factory=list, description="Re-ranker chain, applied in order.")
@@ -159,13 +162,17 @@ class PipelineConfig(_Strict):
             except UnknownPluginError as exc:
                 raise ConfigError(f"{path}.name: {exc}") from exc
             except PluginConfigError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, ValidationError):  # name each bad key: models[0].params.dim
+                    detail = _format_validation(cause, f"{kind} plugin {spec.name!r}", prefix=f"{path}.params")
+                    raise ConfigError(detail) from exc
                 raise ConfigError(f"{path}.params: {exc}") from exc
 
 
-def _format_validation(exc: ValidationError, where: str) -> str:
-    lines = [f"invalid pipeline config {where}:"]
+def _format_validation(exc: ValidationError, where: str, prefix: str = "") -> str:
+    lines = [f"invalid {'params for ' if prefix else 'pipeline config '}{where}:"]
     for err in exc.errors():
-        loc = ""
+        loc = prefix
         for part in err["loc"]:
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
         lines.append(f"  {loc or '(root)'}: {err['msg']}")
