@@ -19,20 +19,25 @@ def topk_rows(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
     """Top-``k`` per row of ``scores`` (B, N), best first, ties -> lower column index.
 
     Columns whose score is ``-inf`` are never returned: their slots get index -1.
+    Fast path: one ``torch.topk`` of k+1 settles every row whose k-th and (k+1)-th scores differ;
+    only rows with a tie across the cut pay for the exact (full-row) tie-breaking.
     """
     b, n = scores.shape
     k_eff = min(k, n)
-    vals, _ = torch.topk(scores, k_eff, dim=1, sorted=True)
-    kth = vals[:, -1:]
-    greater = scores > kth
-    n_greater = greater.sum(dim=1, keepdim=True)
-    equal = scores == kth
-    take_equal = equal & (torch.cumsum(equal.to(torch.int32), dim=1) <= (k_eff - n_greater))
-    chosen = greater | take_equal
-    cols = chosen.nonzero(as_tuple=False)[:, 1].reshape(b, k_eff)  # ascending index per row
-    chosen_scores = torch.gather(scores, 1, cols)
+    kk = min(k_eff + 1, n)
+    vals, idx = torch.topk(scores, kk, dim=1, sorted=True)
+    idx = idx[:, :k_eff]
+    if kk > k_eff:
+        ambiguous = vals[:, k_eff - 1] == vals[:, k_eff]
+        if bool(ambiguous.any()):
+            rows = ambiguous.nonzero(as_tuple=True)[0]
+            idx = idx.clone()
+            idx[rows] = _exact_topk_cols(scores[rows], k_eff)
+    # Order the chosen columns: by index, then stably by score (ties -> lower index first).
+    idx = torch.sort(idx, dim=1).values
+    chosen_scores = torch.gather(scores, 1, idx)
     order = torch.sort(chosen_scores, dim=1, descending=True, stable=True).indices
-    idx = torch.gather(cols, 1, order)
+    idx = torch.gather(idx, 1, order)
     out_scores = torch.gather(chosen_scores, 1, order)
     idx = torch.where(torch.isneginf(out_scores), torch.full_like(idx, -1), idx)
     if k_eff < k:
@@ -40,6 +45,17 @@ def topk_rows(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
         idx = torch.cat([idx, idx.new_full((b, pad), -1)], dim=1)
         out_scores = torch.cat([out_scores, out_scores.new_full((b, pad), NEG_INF)], dim=1)
     return idx, out_scores
+
+
+def _exact_topk_cols(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Columns of the top-k per row with ties at the cut broken by the lower column index."""
+    b = scores.shape[0]
+    kth = torch.topk(scores, k, dim=1, sorted=True).values[:, -1:]
+    greater = scores > kth
+    n_greater = greater.sum(dim=1, keepdim=True)
+    equal = scores == kth
+    take_equal = equal & (torch.cumsum(equal.to(torch.int32), dim=1) <= (k - n_greater))
+    return (greater | take_equal).nonzero(as_tuple=False)[:, 1].reshape(b, k)
 
 
 def mask_rows(scores: torch.Tensor, users: np.ndarray, seen: sp.csr_matrix | None, exclude_unknown_item: bool = True) -> torch.Tensor:
