@@ -45,9 +45,10 @@ class Vocab:
 
     def index_of(self, external: np.ndarray | list[str]) -> np.ndarray:
         """Vectorized lookup; ids not in the vocabulary map to ``UNKNOWN_INDEX``."""
-        lookup = {v: i for i, v in enumerate(self.ids.tolist())}
-        ext = np.asarray(external, dtype=object)
-        return np.fromiter((lookup.get(v, UNKNOWN_INDEX) for v in ext), dtype=np.int64, count=ext.size)
+        import pandas as pd
+
+        idx = pd.Index(self.ids).get_indexer(np.asarray(external, dtype=object).reshape(-1))
+        return np.where(idx < 0, UNKNOWN_INDEX, idx).astype(np.int64)
 
 
 @dataclass(frozen=True)
