@@ -21,3 +21,12 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "hybridrec.duckdb").is_file()
     # one line per (user, rank) for 3 users x 5 items, with the model and baseline both evaluated
     assert out.count("NDCG@10") == 2
+
+
+def test_example_pipeline_config_names_installed_plugins_with_valid_params() -> None:
+    from hybridrec_core.config import load_config
+
+    cfg = load_config(ROOT / "examples" / "pipeline.yaml")
+    cfg.validate_plugins()
+    assert [r.name for r in cfg.rerankers] == ["explicit_filter", "mmr_diversity", "genre_balance"]
+    assert cfg.primary_model == "hybrid"
