@@ -14,6 +14,7 @@ rebuilt from the ones above it::
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,10 @@ def train(
             checkpoint_dir=out_root / spec.name / "checkpoints",
             progress=progress,
         )
+        started = time.perf_counter()
         history = model.fit(features, ctx)
+        if history.seconds <= 0:  # models without an epoch loop (baselines) leave timing to the caller
+            history.seconds = time.perf_counter() - started
         path = save_model(model, out_root / spec.name, features=features, history=history)
         trained[spec.name] = TrainedModel(spec.name, model, history, path)
     return trained

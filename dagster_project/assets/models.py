@@ -3,7 +3,6 @@ the code location's PipelineConfig (hybrid + baselines by default). Artifacts ar
 folders under ``<artifacts>/models/<name>`` written by the core (safetensors + model.json)."""
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +37,15 @@ def artifact_version(artifact: Path | None) -> str:
     return f"mtime-{int(Path(artifact).stat().st_mtime)}"
 
 
-def training_metadata(trained: api.TrainedModel, wall_seconds: float) -> dict[str, Any]:
-    """What the UI shows for a trained model: parameters, epochs, best metric, seconds, device.
-    Baselines without an epoch loop report no seconds in their history: use the measured time."""
+def training_metadata(trained: api.TrainedModel) -> dict[str, Any]:
+    """What the UI shows for a trained model: parameters, epochs, best metric, seconds, device."""
     h = trained.history
     meta: dict[str, Any] = {
         "model": MetadataValue.text(trained.name),
         "version": MetadataValue.text(artifact_version(trained.artifact)),
         "parameters": MetadataValue.json(trained.model.config.model_dump(mode="json")),
         "epochs": MetadataValue.int(len(h.epochs)),
-        "training_seconds": MetadataValue.float(float(h.seconds) if h.seconds > 0 else wall_seconds),
+        "training_seconds": MetadataValue.float(float(h.seconds)),
         "device": MetadataValue.text(str(h.device)),
     }
     if h.best_metric is not None:
@@ -85,9 +83,8 @@ def build_model_asset(model: str) -> AssetsDefinition:
                 f"(models: {spec_names(cfg)}); add it to resources.pipeline.pipeline_yaml or deselect the asset"
             )
         features = api.load_features(cfg, store_of(duckdb))
-        started = time.perf_counter()
         trained = api.train(cfg, features, models=[model], artifacts_dir=artifacts.root)[model]
-        meta = training_metadata(trained, time.perf_counter() - started)
+        meta = training_metadata(trained)
         context.log.info(f"trained {model} in {meta['training_seconds'].value:.1f}s on {trained.history.device}")
         return MaterializeResult(metadata=meta)
 
