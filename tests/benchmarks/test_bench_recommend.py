@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_recommend.py"
+SCRIPT = "bench_recommend.py"
 KEYS = {
     "reference_users_per_s", "exhaustive_users_per_s", "two_stage_users_per_s", "ratio_exhaustive",
     "ratio_two_stage", "two_stage_overlap_at_10", "mmr_users_per_s", "exhaustive_gflops", "matmul_peak_gflops",
@@ -17,15 +14,8 @@ KEYS = {
 
 
 @pytest.mark.slow
-def test_smoke_prints_one_json_object(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--device", "cpu", "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stdout
-    out = json.loads(lines[0])
+def test_smoke_prints_one_json_object(run_bench, tmp_path: Path) -> None:
+    out = run_bench(SCRIPT, "--smoke", "--device", "cpu", "--workdir", str(tmp_path))
     assert KEYS <= set(out)
     assert out["two_stage_mode"] == "two_stage"
     assert 0.0 <= out["two_stage_overlap_at_10"] <= 1.0

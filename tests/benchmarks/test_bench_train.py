@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_train.py"
+SCRIPT = "bench_train.py"
 KEYS = {
     "reference_samples_per_s", "engine_samples_per_s_batch256", "engine_samples_per_s_default", "ratio_batch256",
     "ratio_default", "reference_val_rmse", "engine_val_rmse", "engine_gflops", "matmul_peak_gflops", "device",
@@ -18,15 +13,8 @@ KEYS = {
 
 
 @pytest.mark.slow
-def test_smoke_prints_one_json_object() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--device", "cpu", "--threads", "1"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stdout
-    out = json.loads(lines[0])
+def test_smoke_prints_one_json_object(run_bench) -> None:
+    out = run_bench(SCRIPT, "--smoke", "--device", "cpu", "--threads", "1")
     assert KEYS <= set(out)
     numeric = KEYS - {"device"}
     assert all(out[k] > 0 for k in numeric)
