@@ -47,6 +47,7 @@ class TrainSettings:
     lr_factor: float = 0.5
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     min_epochs: int = 1
+    sparse_learning_rate: float | None = None  # SparseAdam lr (None: learning_rate); scaled with it by the schedule
 
 
 @dataclass
@@ -99,7 +100,8 @@ class _Optimizers:
         sparse, dense = split_parameters(module)
         self.dense_params = dense
         self.dense = torch.optim.Adam(dense, lr=s.learning_rate, weight_decay=s.weight_decay) if dense else None
-        self.sparse = torch.optim.SparseAdam(sparse, lr=s.learning_rate) if sparse else None
+        self.sparse_ratio = (s.sparse_learning_rate or s.learning_rate) / s.learning_rate
+        self.sparse = torch.optim.SparseAdam(sparse, lr=s.learning_rate * self.sparse_ratio) if sparse else None
         main = self.dense or self.sparse
         if main is None:
             raise ValueError("the module has no trainable parameters")
@@ -123,8 +125,11 @@ class _Optimizers:
         """Step ReduceLROnPlateau (on the main optimizer) and mirror its LR to the other one."""
         self.scheduler.step(metric if mode == "min" else -metric)
         for o in self.all:
+            if o is self.main:
+                continue
+            ratio = self.sparse_ratio if o is self.sparse else 1.0
             for g in o.param_groups:
-                g["lr"] = self.lr()
+                g["lr"] = self.lr() * ratio
 
     def state_dict(self) -> dict[str, Any]:
         return {

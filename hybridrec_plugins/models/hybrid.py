@@ -68,7 +68,11 @@ class HybridConfig(PluginConfig):
     id_dropout: float = Field(
         0.05, ge=0.0, le=0.5, description="Probability of masking a user/track id to 0 in training (trains the unknown rows)."
     )
-    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam / SparseAdam learning rate.")
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate of the dense layers.")
+    embedding_learning_rate: float | None = Field(
+        None, gt=0.0, le=10.0,
+        description="SparseAdam learning rate of the embedding tables (None: learning_rate); follows the LR schedule.",
+    )
     weight_decay: float = Field(1e-5, ge=0.0, le=1.0, description="Adam weight decay of dense layers.")
     embedding_l2: float = Field(
         0.0, ge=0.0, le=1.0, description="L2 penalty on the embedding rows of each batch (SparseAdam has no decay)."
@@ -178,7 +182,7 @@ class HybridMusicRecommender(Model):
             epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
             weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm or None,
             early_stopping_patience=cfg.early_stopping_patience, lr_patience=cfg.lr_patience,
-            lr_factor=cfg.lr_factor, precision=cfg.precision,
+            lr_factor=cfg.lr_factor, precision=cfg.precision, sparse_learning_rate=cfg.embedding_learning_rate,
         )
         task = TrainTask(
             module=self.net, n_samples=len(train), batch_loss=loss_fn, validate=validate,
