@@ -112,7 +112,8 @@ def engine_run(model: HybridMusicRecommender, features, device: torch.device, ba
     tt = torch.as_tensor(train.target[sel], device=device)
     task = TrainTask(model.net, len(sel), model._regression_loss(tu, ti, tt), validate=None)
     settings = TrainSettings(epochs=epochs, batch_size=batch, learning_rate=model.config.learning_rate,
-                             weight_decay=model.config.weight_decay, max_grad_norm=model.config.max_grad_norm)
+                             weight_decay=model.config.weight_decay, max_grad_norm=model.config.max_grad_norm,
+                             sparse_learning_rate=model.embedding_lr)
     sync(device)
     t = time.perf_counter()
     fit_module(task, settings, FitContext(seed=seed, device=str(device)))

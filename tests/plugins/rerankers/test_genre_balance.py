@@ -37,9 +37,14 @@ def test_caps_the_largest_genre_share(toy, pool) -> None:
     before = genre_counts(toy, head(pool)).max(axis=1) / K
     out = GenreBalance({"max_share": 0.3}).rerank(pool, K, RerankContext(toy))
     after = genre_counts(toy, out.items).max(axis=1) / K
-    assert before.mean() > 0.4, "the personalized lists lean on one genre before balancing"
+    assert before.mean() > 0.35, "the personalized lists lean on one genre before balancing (4 genres: 0.25 even)"
     assert (before > 0.3).mean() > 0.5
-    assert (after <= 0.3 + 1e-9).all()
+    # The cap is reachable when the pool holds K tracks within 3 per genre; elsewhere it relaxes
+    # (test_relaxes_rather_than_shortening) instead of returning a short list.
+    feasible = np.minimum(genre_counts(toy, pool.items), int(0.3 * K)).sum(axis=1) >= K
+    assert feasible.mean() > 0.8
+    assert (after[feasible] <= 0.3 + 1e-9).all()
+    assert (after[~feasible] < before[~feasible] + 1e-9).all()
     assert (out.items >= 0).all()
     # Balancing keeps what it can: a list already within the cap is left exactly as it was.
     ok = before <= 0.3
@@ -51,7 +56,9 @@ def test_relaxes_rather_than_shortening(toy, pool) -> None:
     out = GenreBalance({"max_share": 0.1}).rerank(pool, K, RerankContext(toy))
     assert (out.items >= 0).all()
     first4 = genre_counts(toy, out.items[:, :4])
-    assert (first4.max(axis=1) == 1).all(), "the first picks are one per genre while the caps allow"
+    all_genres = (genre_counts(toy, pool.items)[:, 1:] > 0).all(axis=1)  # genre 0 is the unknown genre
+    assert all_genres.mean() > 0.5
+    assert (first4[all_genres].max(axis=1) == 1).all(), "the first picks are one per genre while the caps allow"
 
 
 def test_target_mix_is_met_exactly(toy, pool) -> None:
