@@ -1,11 +1,12 @@
 """Resources: where the DuckDB file and the artifact folder live (environment variables with
-local defaults), plus the pipeline config. Assets turn them into a core ``PipelineConfig``/``Store``."""
+local defaults), the pipeline config, and the dagster-pipes client that launches torchrun. Assets
+turn them into a core ``PipelineConfig``/``Store``."""
 
 import os
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, PipesSubprocessClient
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -45,6 +46,8 @@ def default_resources(
             root=_abs(artifacts_dir or os.environ.get(ARTIFACTS_ENV) or DEFAULT_ARTIFACTS)
         ),
         "pipeline": pipeline or PipelineRunConfig(),
+        # Launches torchrun for distributed training (model assets with `distributed: true`).
+        "pipes_subprocess_client": PipesSubprocessClient(),
     }
 
 

@@ -6,7 +6,7 @@ import logging
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -15,6 +15,9 @@ from typing_extensions import Self
 from hybridrec_core.dataset import FeatureSet
 from hybridrec_core.interfaces.base import Plugin, PluginKind
 from hybridrec_core.state import State
+
+if TYPE_CHECKING:
+    from hybridrec_core.distributed import DistributedContext
 
 
 @dataclass
@@ -27,6 +30,9 @@ class FitContext:
     progress: bool = False  # show a progress bar with live loss (off in tests/CI)
     deterministic: bool = False
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("hybridrec.train"))
+    # Set by the torchrun entry point: this process is one rank of a data-parallel job. Models that
+    # train through hybridrec_core.training.fit_module need nothing else to support it.
+    distributed: DistributedContext | None = None
 
 
 @dataclass
