@@ -50,15 +50,34 @@ def run_main_job() -> int:
     from dagster import DagsterInstance
 
     from dagster_project.definitions import defs
-    from dagster_project.jobs import FULL_REFRESH
+    from dagster_project.jobs import DAILY_PARTITIONS, EXPORT_PARQUET, FULL_REFRESH
 
-    job = defs.resolve_job_def(FULL_REFRESH)
     # INFO: the assets' own messages (rows ingested, model trained in N s), not every engine event.
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
+        result = defs.resolve_job_def(FULL_REFRESH).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=quiet
+        )
+        if not result.success:
+            print(_summary(result, home))
+            return 1
+        lines = []
+        # The assets outside the full refresh: the latest day partition, then the Parquet export.
+        daily = defs.resolve_job_def(DAILY_PARTITIONS)
+        last_day = daily.partitions_def.get_last_partition_key() if daily.partitions_def else None
+        extra = [(daily, last_day), (defs.resolve_job_def(EXPORT_PARQUET), None)]
+        for job, key in extra:
+            if job is daily and key is None:
+                continue
+            res = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet, partition_key=key)
+            done = ", ".join(sorted(e.asset_key.to_user_string() for e in res.get_asset_materialization_events()))
+            lines.append(f"{job.name}{f' [{key}]' if key else ''}: {'OK' if res.success else 'FAILED'} ({done})")
+            if not res.success:
+                print("\n".join(lines))
+                return 1
+    print("\n".join(lines))
     print(_summary(result, home))
-    return 0 if result.success else 1
+    return 0
 
 
 def run_ui(port: int) -> int:

@@ -55,11 +55,15 @@ def make_definitions(tmp: Path, config: PipelineConfig, **pipeline_fields: Any) 
 
 
 def materialize_all(definitions: Definitions, instance=None, selection=None, **kwargs: Any):
-    """``dagster.materialize`` of every asset and check of ``definitions`` (or a selection)."""
+    """``dagster.materialize`` of every asset and check of the full refresh (or a selection of them);
+    the day partitions and the Parquet export have their own jobs."""
     from dagster import materialize
 
+    from dagster_project.jobs import OUTSIDE_FULL_REFRESH
+
+    main = [a for a in definitions.assets if not set(a.group_names_by_key.values()) & set(OUTSIDE_FULL_REFRESH)]
     return materialize(
-        [*definitions.assets, *(definitions.asset_checks or [])],
+        [*main, *(definitions.asset_checks or [])],
         instance=instance,
         resources=definitions.resources,
         selection=selection,

@@ -35,7 +35,8 @@ def test_default_definitions_load_with_one_model_asset_per_configured_model() ->
     assert models == sorted(f"model_{m.name}" for m in PipelineConfig().models)
     defs.resolve_job_def(FULL_REFRESH)
     defs.resolve_job_def(RECOMMENDATIONS_REFRESH)
-    assert {s.name for s in defs.schedules} == {"daily_full_refresh", "daily_recommendations_refresh"}
+    assert {s.name for s in defs.schedules} == {"daily_full_refresh", "daily_recommendations_refresh",
+                                                "daily_partitions_refresh"}
     assert [s.name for s in defs.sensors] == ["new_interaction_files"]
 
 

@@ -36,5 +36,12 @@ def test_main_job_materializes_the_graph_and_prints_where_results_are(tmp_path: 
     assert Path(report_line.split(":", 1)[1].strip()).exists()
     assert "FAILED" not in out
     with DagsterInstance.from_config(str(home.resolve())) as instance:
-        [run] = instance.get_runs()
-        assert run.status == DagsterRunStatus.SUCCESS and run.job_name == "hybridrec_full_refresh"
+        runs = instance.get_runs()
+        assert all(r.status == DagsterRunStatus.SUCCESS for r in runs)
+        # the full refresh, then the assets outside it: the latest day partition and the Parquet export
+        assert sorted(r.job_name for r in runs) == sorted(
+            ["hybridrec_full_refresh", "hybridrec_daily_partitions", "hybridrec_export_parquet"]
+        )
+        daily = next(r for r in runs if r.job_name == "hybridrec_daily_partitions")
+        assert daily.tags.get("dagster/partition")
+    assert "hybridrec_export_parquet: OK (parquet_export)" in out
