@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,10 +27,13 @@ from hybridrec_core.dataset import FeatureSet
 from hybridrec_core.interfaces import FitContext, Model, PluginKind, TrainingHistory
 from hybridrec_core.plugins import get_plugin_manager
 
+if TYPE_CHECKING:
+    from hybridrec_core.distributed import DistributedContext
+
 __all__ = [
     "PipelineConfig", "TrainedModel", "build_features", "config_from_mapping", "default_config",
-    "evaluate", "ingest", "load_config", "load_features", "load_trained", "open_store", "recommend",
-    "train",
+    "evaluate", "ingest", "load_config", "load_features", "load_trained", "load_user_flags", "open_store",
+    "recommend", "train",
 ]
 
 
@@ -47,11 +50,12 @@ def open_store(config: PipelineConfig):
 
 
 def ingest(config: PipelineConfig, store=None):
-    """Load the configured source, validate, and write raw_* and quarantine tables."""
+    """Load the configured source, validate, and write raw_*, user_flags and quarantine tables."""
     from hybridrec_core.ingest import ingest as _ingest
 
     source = get_plugin_manager().create(PluginKind.SOURCE, config.source.name, config.source.params)
-    return _ingest(source, store or open_store(config))
+    flags = config.user_flags
+    return _ingest(source, store or open_store(config), user_flags_path=flags.path, flag_columns=flags.columns)
 
 
 def build_features(config: PipelineConfig, store=None) -> FeatureSet:
@@ -84,8 +88,13 @@ def train(
     models: list[str] | None = None,
     artifacts_dir: str | Path | None = None,
     progress: bool = False,
+    distributed: DistributedContext | None = None,
 ) -> dict[str, TrainedModel]:
-    """Fit each configured model (or the named subset) and save its artifact."""
+    """Fit each configured model (or the named subset) and save its artifact.
+
+    ``distributed``: this process is one rank of a torchrun job (see
+    :mod:`hybridrec_core.distributed_train`); models train data-parallel through the training
+    engine and only rank 0 saves (the other ranks' ``artifact`` is None)."""
     from hybridrec_core.artifacts import save_model
 
     pm = get_plugin_manager()
@@ -97,15 +106,18 @@ def train(
         model = pm.create(PluginKind.MODEL, spec.name, spec.params)
         ctx = FitContext(
             seed=config.seed,
-            device=config.device,
+            device=config.device if distributed is None else str(distributed.device),
             checkpoint_dir=out_root / spec.name / "checkpoints",
             progress=progress,
+            distributed=distributed,
         )
         started = time.perf_counter()
         history = model.fit(features, ctx)
         if history.seconds <= 0:  # models without an epoch loop (baselines) leave timing to the caller
             history.seconds = time.perf_counter() - started
-        path = save_model(model, out_root / spec.name, features=features, history=history)
+        path = None
+        if distributed is None or distributed.is_main:
+            path = save_model(model, out_root / spec.name, features=features, history=history)
         trained[spec.name] = TrainedModel(spec.name, model, history, path)
     return trained
 
@@ -141,17 +153,34 @@ def evaluate(
     return result
 
 
+def load_user_flags(config: PipelineConfig, features: FeatureSet, store=None) -> dict[str, np.ndarray]:
+    """``{flag: bool per user index}`` from the ``user_flags`` table (written by :func:`ingest`)."""
+    from hybridrec_core.user_flags import load_user_flags as _load
+
+    return _load(store or open_store(config), features)
+
+
 def recommend(
     config: PipelineConfig,
     features: FeatureSet,
     model: Model,
     users: list[str] | np.ndarray | None = None,
     k: int | None = None,
+    *,
+    store=None,
+    user_flags: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Top-k lists after the configured re-ranker chain, as a DataFrame (one row per item)."""
+    """Top-k lists after the configured re-ranker chain, as a DataFrame (one row per item).
+
+    The chain sees the ``user_flags`` table of ``store`` (default: the config's database) as
+    ``RerankContext.user_flags``, so e.g. ``explicit_filter`` with ``scope: flagged_users`` filters
+    the users ingest flagged; pass ``user_flags`` to use other flags. Without re-rankers nothing is read.
+    """
     from hybridrec_core.recommend import recommend as _recommend
 
     pm = get_plugin_manager()
     rerankers = [pm.create(PluginKind.RERANKER, r.name, r.params) for r in config.rerankers]
     rc = config.recommend if k is None else config.recommend.model_copy(update={"k": k, "pool_size": max(k, config.recommend.pool_size)})
-    return _recommend(model, features, rc, rerankers, users=users).to_frame(features)
+    if user_flags is None and rerankers:
+        user_flags = load_user_flags(config, features, store)
+    return _recommend(model, features, rc, rerankers, users=users, user_flags=user_flags).to_frame(features)

@@ -194,6 +194,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(frame.to_json(orient="records", indent=2))
     else:
         print(recommendations_table(frame))
+    if args.write:
+        from hybridrec_core.artifacts import read_manifest
+        from hybridrec_core.recommend import write_recommendations
+
+        version = f"{trained.name}:{read_manifest(trained.artifact).get('version_id', 'unknown')}"
+        # Only these users' lists change; everyone else's stay (a full run is the Dagster asset's job).
+        rows = write_recommendations(api.open_store(cfg), frame, version, mode="merge", users=list(args.user))
+        print(f"merged {rows} rows for {len(set(args.user))} user(s) into table recommendations", file=sys.stderr)
     return 0
 
 
@@ -225,6 +233,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"[5/5] recommendations for {len(users)} users -> {recs_path}")
     print(recommendations_table(frame.head(args.k)))
     print(f"\nall results are in {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Feature tables -> partitioned Parquet (the format argument leaves room for others)."""
+    from hybridrec_core.export import export_parquet
+    from hybridrec_core.storage import Store
+
+    cfg = _load(args.config, validate=False)
+    database = Path(args.database or cfg.storage.database)
+    if not database.exists():
+        raise ConfigError(f"database {database} does not exist; run `hybridrec train` first")
+    tables = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
+    report = export_parquet(Store(database), args.out, tables=tables, partition_by=args.partition_by, buckets=args.buckets)
+    rows = [{"table": t.name, "rows": f"{t.rows:,}", "files": t.files, "partitioned by": t.partition_column or "-"}
+            for t in report.tables]
+    print(format_table(rows, ["table", "rows", "files", "partitioned by"]))
+    print(f"\n{len(report.tables)} tables -> {report.out_dir} (manifest.json) in {report.seconds:.1f}s")
     return 0
 
 
@@ -283,7 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("-k", type=int, default=10, help="list length (default 10)")
     rc.add_argument("--model", help="model to use (default: the config's primary model)")
     rc.add_argument("--json", action="store_true", help="JSON records instead of a table")
+    rc.add_argument("--write", action="store_true",
+                    help="also store these users' lists in table recommendations (others' lists are kept)")
     rc.set_defaults(func=cmd_recommend)
+
+    ex = sub.add_parser("export", help="export the feature tables to partitioned Parquet for other machines")
+    ex.add_argument("--format", choices=["parquet"], default="parquet", help="output format (default parquet)")
+    ex.add_argument("--out", required=True, help="output folder: one sub-folder per table + manifest.json")
+    ex.add_argument("--config", help="pipeline config whose storage.database is exported (default: built-in)")
+    ex.add_argument("--database", help="DuckDB file to export (overrides the config's)")
+    ex.add_argument("--tables", help="comma-separated tables (default: vocab_*, features_*, split_*, daily_features)")
+    ex.add_argument("--partition-by", choices=["none", "day", "user"], default="user",
+                    help="Hive partitions: user bucket (default), UTC day, or none")
+    ex.add_argument("--buckets", type=int, default=16, help="user buckets for --partition-by user (default 16)")
+    ex.set_defaults(func=cmd_export)
     return p
 
 

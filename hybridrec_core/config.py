@@ -6,6 +6,7 @@ Errors name the file and the offending key path (``models[0].params.embedding_di
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hybridrec_core.errors import ConfigError, PluginConfigError, UnknownPluginError
+
+
+# A flag becomes a DuckDB column name: the same rule as storage.validate_identifier.
+_FLAG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class _Strict(BaseModel):
@@ -101,6 +106,40 @@ class RecommendConfig(_Strict):
         return self
 
 
+class UserFlagsConfig(_Strict):
+    """Per-user boolean flags (e.g. `no_explicit`) that re-rankers such as explicit_filter act on:
+    ingested with the source into the `user_flags` table (non-booleans quarantined, unknown users
+    counted in the ingest report), handed to the re-ranker chain as RerankContext.user_flags (users
+    without a row: false). See docs/data.md."""
+
+    path: str | None = Field(
+        None,
+        description=(
+            "CSV or Parquet file with user_id and one boolean column per flag; when set it replaces "
+            "the flags the source provides (the demo flags a share of users no_explicit)."
+        ),
+    )
+    columns: list[str] | None = Field(
+        None, description="Flag columns to take (None = every column except user_id); others are ignored."
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _names(cls, v: list[str] | None) -> list[str] | None:
+        """Flags become DuckDB column names: plain identifiers, distinct ignoring case."""
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("columns must name at least one flag (or be null for every column)")
+        bad = [c for c in v if not _FLAG_NAME.match(c) or c == "user_id"]
+        if bad:
+            raise ValueError(f"flag columns {bad} are not plain names (letters, digits, '_'; not user_id)")
+        lowered = [c.lower() for c in v]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError(f"flag columns are listed twice (names are case-insensitive): {v}")
+        return v
+
+
 class StorageConfig(_Strict):
     """Where tables and artifacts live."""
 
@@ -135,6 +174,9 @@ class PipelineConfig(_Strict):
     rerankers: list[PluginSpec] = Field(default_factory=list, description="Re-ranker chain, applied in order.")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+    user_flags: UserFlagsConfig = Field(
+        default_factory=UserFlagsConfig, description="Per-user flags for the re-ranker chain (e.g. no_explicit)."
+    )
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @model_validator(mode="after")

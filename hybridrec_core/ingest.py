@@ -5,17 +5,25 @@ row by the duplicate rule, or written to ``quarantine`` with its reason and the 
 All checks are SQL over the registered frames (no per-row Python). See docs/data.md.
 
 Duplicate rules: interactions with the same (user_id, track_id) are merged into one row
-(plays summed, latest timestamp kept); tracks/users with the same id keep their first row.
+(plays summed, latest timestamp kept); tracks/users/user flags with the same id keep their first
+valid row.
+
+User flags (``SourceData.user_flags`` or a ``user_flags.path`` file) are validated in the same
+transaction: non-boolean values are quarantined, flags of users the ingest does not know are kept
+but counted in the report (they cannot reach a list until the user exists). See
+:mod:`hybridrec_core.user_flags`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
 
 import duckdb
 import numpy as np
@@ -23,12 +31,15 @@ import pandas as pd
 import pyarrow as pa
 
 from hybridrec_core.dataset import AUDIO_FEATURES
-from hybridrec_core.errors import DataError
+from hybridrec_core.errors import DataError, HybridrecError
 from hybridrec_core.interfaces import DataSource, SourceData
 from hybridrec_core.interfaces.source import (
     INTERACTION_REQUIRED, TRACK_COLUMNS, TRACK_REQUIRED, USER_REQUIRED,
 )
-from hybridrec_core.storage import Store
+from hybridrec_core.storage import Store, validate_identifier
+from hybridrec_core.user_flags import FLAGS_TABLE, read_user_flags_file
+
+log = logging.getLogger(__name__)
 
 # Accepted ranges (inclusive). Spotify documents the unit features in [0, 1], loudness in
 # [-60, 0] dB and tempo in BPM; the bounds leave a little slack so rounding noise passes, while
@@ -62,8 +73,20 @@ class TableReport:
 
 
 @dataclass
+class FlagsReport:
+    """What the ``user_flags`` table holds: its flag columns, known users carrying each flag, and
+    flags of users the ingest does not know (kept, but no list can use them; a few ids as examples)."""
+
+    columns: list[str] = field(default_factory=list)
+    flagged: dict[str, int] = field(default_factory=dict)
+    unknown_users: int = 0
+    unknown_examples: list[str] = field(default_factory=list)
+
+
+@dataclass
 class IngestReport:
-    """What one ingest did, per table (``tracks``, ``users``, ``interactions``)."""
+    """What one ingest did, per table (``tracks``, ``users``, ``interactions``, and ``user_flags``
+    when flags were given; ``user_flags`` then describes the flags table)."""
 
     source: str
     tables: dict[str, TableReport]
@@ -72,6 +95,7 @@ class IngestReport:
     has_timestamps: bool = False
     origin: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    user_flags: FlagsReport | None = None
 
     @property
     def quarantined(self) -> int:
@@ -86,44 +110,86 @@ class IngestReport:
     def from_dict(cls, d: dict[str, Any]) -> "IngestReport":
         d = {k: v for k, v in d.items() if k != "quarantined"}
         d["tables"] = {name: TableReport(**t) for name, t in d["tables"].items()}
+        if d.get("user_flags") is not None:
+            d["user_flags"] = FlagsReport(**d["user_flags"])
         return cls(**d)
 
 
-def ingest(source: DataSource, store: Store) -> IngestReport:
-    """Load ``source``, validate every row in SQL, write raw_* and quarantine in one transaction."""
+def ingest(
+    source: DataSource,
+    store: Store,
+    *,
+    user_flags_path: str | Path | None = None,
+    flag_columns: Sequence[str] | None = None,
+) -> IngestReport:
+    """Load ``source``, validate every row in SQL, write raw_* and quarantine in one transaction.
+
+    ``user_flags_path`` (CSV/Parquet) replaces the flags the source provides; ``flag_columns``
+    picks the flag columns (default: every column but user_id).
+    """
     t0 = time.perf_counter()
     data = source.load()
+    if user_flags_path is not None:
+        table, rejects = read_user_flags_file(user_flags_path)
+        parts = [q for q in (data.quarantine, rejects) if q is not None and len(q)]
+        data = replace(
+            data, user_flags=table, origin={**data.origin, FLAGS_TABLE: str(user_flags_path)},
+            quarantine=pd.concat(parts, ignore_index=True) if parts else data.quarantine,
+        )
     with store.connect() as con:
-        report = ingest_data(con, data, source.name)
+        report = ingest_data(con, data, source.name, flag_columns=flag_columns)
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def ingest_data(con: duckdb.DuckDBPyConnection, data: SourceData, source_name: str) -> IngestReport:
+def ingest_data(
+    con: duckdb.DuckDBPyConnection,
+    data: SourceData,
+    source_name: str,
+    flag_columns: Sequence[str] | None = None,
+) -> IngestReport:
     """The engine behind :func:`ingest`, on an open connection (the tables are replaced atomically)."""
     if not _safe_literal(source_name):
         raise DataError(f"source name {source_name!r} has characters not allowed in table values")
     con.execute("SET preserve_insertion_order = false")  # less memory; ordered outputs use ORDER BY
     apply_memory_limit(con)
     views = _stage(con, data)
+    flags = _stage_user_flags(con, data, flag_columns)
+    if flags:
+        views[FLAGS_TABLE] = _FLAGS_VIEW
     sq = _source_quarantine(data.quarantine, source_name)
     con.register("__src_quarantine", sq)
     sql = _output_sql(con, views)
+    sql[FLAGS_TABLE] = _user_flags_sql(flags)  # always written: no flags now = none left from before
     sql["quarantine"] = _quarantine_sql(views, source_name)
-    reports = {table: _account(con, table, _STAGED[table] if table in views else None, sq)
-               for table in ("tracks", "interactions", "users")}
+    tables = ("tracks", "interactions", "users") + ((FLAGS_TABLE,) if flags else ())
+    reports = {table: _account(con, table, _STAGED[table] if table in views else None, sq) for table in tables}
     draft = IngestReport(
         source=source_name, tables=reports, tracks_derived_from_interactions="tracks" not in views,
         has_timestamps="timestamp" in _columns(con, views["interactions"]), origin=dict(data.origin),
+        user_flags=FlagsReport(columns=list(flags)) if flags else None,
     )
     sql["ingest_report"] = _report_sql(draft)
     Store.replace_tables_in(con, {}, sql)  # everything in ONE transaction
     report = IngestReport.from_dict(json.loads(con.execute("SELECT report FROM ingest_report").fetchall()[0][0]))
     for v in list(views.values()) + ["__src_quarantine"]:
         con.unregister(v)
-    for tmp in ("__inter", "__tracks", "__users", "__users_ok"):
+    for tmp in ("__inter", "__tracks", "__users", "__users_ok", "__flags"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    _log_flag_problems(report)
     return report
+
+
+def _log_flag_problems(report: IngestReport) -> None:
+    """Say out loud when flags were dropped or cannot apply (the report has the numbers too)."""
+    fr, tr = report.user_flags, report.tables.get(FLAGS_TABLE)
+    if fr is None or tr is None:
+        return
+    if tr.quarantined:
+        log.warning("user_flags: %d row(s) quarantined: %s", tr.quarantined, tr.reasons)
+    if fr.unknown_users:
+        log.warning("user_flags: %d user(s) not in the ingested users (e.g. %s); their flags apply to no list",
+                    fr.unknown_users, fr.unknown_examples)
 
 
 MEMORY_LIMIT_ENV = "HYBRIDREC_DUCKDB_MEMORY_LIMIT"
@@ -140,7 +206,8 @@ def apply_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"SET memory_limit = '{limit}'")
 
 
-_STAGED = {"tracks": "__tracks", "interactions": "__inter", "users": "__users"}
+_STAGED = {"tracks": "__tracks", "interactions": "__inter", "users": "__users", FLAGS_TABLE: "__flags"}
+_FLAGS_VIEW = f"__src_{FLAGS_TABLE}"
 
 
 def _stage(con: duckdb.DuckDBPyConnection, data: SourceData) -> dict[str, str]:
@@ -161,6 +228,61 @@ def _stage(con: duckdb.DuckDBPyConnection, data: SourceData) -> dict[str, str]:
             SELECT * EXCLUDE (__row, reason, __dup) FROM __users WHERE reason IS NULL AND NOT __dup""")
     con.execute(f"CREATE OR REPLACE TEMP TABLE __inter AS {_interactions_sql(con, views['interactions'], 'tracks' in views)}")
     return views
+
+
+def _stage_user_flags(
+    con: duckdb.DuckDBPyConnection, data: SourceData, columns: Sequence[str] | None
+) -> list[str]:
+    """Register the flags table, validate its flag columns, and stage each row's rejection reason
+    into ``__flags`` (values as ``__v<i>``, so a flag may be called anything a column can).
+    Returns the flag names ([] when the data has no flags)."""
+    if data.user_flags is None:
+        return []
+    where = dict(data.origin).get(FLAGS_TABLE, f"<{FLAGS_TABLE} table>")
+    view = _register(con, FLAGS_TABLE, data.user_flags, USER_REQUIRED, dict(data.origin))
+    cols = _columns(con, view)
+    available = [c for c in cols if c not in ("user_id", "__row")]
+    if columns is not None:
+        missing = [c for c in columns if c not in available]
+        if missing:
+            raise DataError(
+                f"{where}: user_flags table lacks flag column(s) {missing} named in user_flags.columns; "
+                f"found {available}"
+            )
+        names = list(columns)
+    else:
+        names = available
+    if not names:
+        raise DataError(f"{where}: user_flags table has no flag column besides user_id; found {available}")
+    for name in names:
+        try:
+            validate_identifier(name)
+        except HybridrecError as exc:
+            raise DataError(f"{where}: user_flags column {name!r} is not a usable flag name: {exc}") from exc
+    lowered = [n.lower() for n in names]
+    if len(set(lowered)) != len(lowered):
+        raise DataError(f"{where}: user_flags columns {names} repeat a name (column names are case-insensitive)")
+    inner = [f"{_id_expr('user_id', cols['user_id'])} AS user_id"]
+    reasons = _id_reasons("user_id", cols["user_id"])
+    for i, name in enumerate(names):
+        value, bad = _bool_sql(name, cols[name])
+        inner += [f"{value} AS __v{i}", f"{bad} AS __bad{i}"]
+        reasons.append(f"WHEN __bad{i} THEN {_lit(name + ' not a boolean')}")
+    values = ", ".join(f"__v{i}" for i in range(len(names)))
+    # Duplicates are counted among valid rows only: a quarantined row never hides a good one.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __flags AS SELECT *,
+        reason IS NULL AND row_number() OVER (PARTITION BY user_id, reason IS NULL ORDER BY __row) > 1 AS __dup
+        FROM (SELECT __row, user_id, {values}, CASE {' '.join(reasons)} END AS reason
+              FROM (SELECT __row, {', '.join(inner)} FROM "{view}"))""")
+    return names
+
+
+def _user_flags_sql(names: list[str]) -> str:
+    """The ``user_flags`` table: user_id + one BOOLEAN per flag (NULL = not set); empty without flags."""
+    if not names:
+        return "SELECT NULL::VARCHAR AS user_id WHERE false"
+    cols = ", ".join(f"__v{i} AS {_q(validate_identifier(n))}" for i, n in enumerate(names))
+    return f"SELECT user_id, {cols} FROM __flags WHERE reason IS NULL AND NOT __dup ORDER BY __row"
 
 
 def _output_sql(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> dict[str, str]:
@@ -206,11 +328,23 @@ def _report_sql(draft: IngestReport) -> str:
     """The report row. Counts that need the grouped interactions are filled in by SQL inside the
     write transaction, so the report is committed atomically with the tables it describes."""
     inter = draft.tables["interactions"]
+    flags = ""
+    if draft.user_flags is not None:
+        known = "EXISTS (SELECT 1 FROM raw_users __ru WHERE __ru.user_id = __fl.user_id)"
+        flagged = ", ".join(f"{_lit(n)}, (SELECT count(*) FROM {FLAGS_TABLE} __fl WHERE {_q(n)} AND {known})"
+                            for n in draft.user_flags.columns)
+        unknown = f"FROM {FLAGS_TABLE} __fl WHERE NOT {known}"
+        flags = f""",
+                    'user_flags', json_object(
+                        'flagged', json_object({flagged}),
+                        'unknown_users', (SELECT count(*) {unknown}),
+                        'unknown_examples', coalesce((SELECT list(user_id) FROM (
+                            SELECT __fl.user_id {unknown} ORDER BY __fl.user_id LIMIT 5)), []::VARCHAR[]))"""
     return f"""SELECT {_lit(draft.source)} AS source, json_merge_patch({_lit(json.dumps(draft.to_dict()))},
         json_object('users_added_from_interactions', (SELECT count(*) FROM raw_users) - {draft.tables['users'].accepted},
                     'tables', json_object('interactions', json_object(
                         'accepted', (SELECT count(*) FROM raw_interactions),
-                        'merged', {inter.rows_read - inter.quarantined} - (SELECT count(*) FROM raw_interactions)))
+                        'merged', {inter.rows_read - inter.quarantined} - (SELECT count(*) FROM raw_interactions))){flags}
         ))::VARCHAR AS report"""
 
 
@@ -333,6 +467,20 @@ def _num(col: str, cols: dict[str, str]) -> tuple[str, str]:
     return f"TRY_CAST({raw} AS DOUBLE)", f"({raw} IS NOT NULL AND TRY_CAST({raw} AS DOUBLE) IS NULL)"
 
 
+def _bool_sql(col: str, typ: str | None) -> tuple[str, str]:
+    """(value as BOOLEAN, 'present but not a boolean' flag) for an optional column: BOOLEAN as is,
+    anything else by its text (``TRUE_TOKENS`` / ``FALSE_TOKENS``, so 1/0 and 1.0/0.0 pass)."""
+    if typ is None:
+        return "NULL::BOOLEAN", "false"
+    if typ == "BOOLEAN":
+        return _q(col), "false"
+    e = f"lower(trim(CAST({_q(col)} AS VARCHAR)))"
+    t = ", ".join(f"'{x}'" for x in TRUE_TOKENS)
+    f_ = ", ".join(f"'{x}'" for x in FALSE_TOKENS)
+    return (f"CASE WHEN {e} IN ({t}) THEN TRUE WHEN {e} IN ({f_}) THEN FALSE END",
+            f"(NULLIF({e}, '') IS NOT NULL AND {e} NOT IN ({t}, {f_}))")
+
+
 def _tracks_sql(con: duckdb.DuckDBPyConnection, view: str) -> str:
     """Inner query cleans values and flags unparsable ones; outer query assigns one reason."""
     cols = _columns(con, view)
@@ -367,16 +515,8 @@ def _tracks_sql(con: duckdb.DuckDBPyConnection, view: str) -> str:
     outer.append("CASE WHEN __v_mode IN (0, 1) THEN CAST(__v_mode AS INTEGER) END AS mode")
     reasons.append("WHEN __bad_mode OR (__v_mode IS NOT NULL AND NOT isnan(__v_mode) AND __v_mode NOT IN (0, 1)) "
                    "THEN 'mode not 0/1'")
-    if cols.get("explicit") == "BOOLEAN":
-        inner += ["explicit AS __v_explicit", "false AS __bad_explicit"]
-    elif "explicit" in cols:
-        e = "lower(trim(CAST(explicit AS VARCHAR)))"
-        t = ", ".join(f"'{x}'" for x in TRUE_TOKENS)
-        f_ = ", ".join(f"'{x}'" for x in FALSE_TOKENS)
-        inner.append(f"CASE WHEN {e} IN ({t}) THEN TRUE WHEN {e} IN ({f_}) THEN FALSE END AS __v_explicit")
-        inner.append(f"(NULLIF({e}, '') IS NOT NULL AND {e} NOT IN ({t}, {f_})) AS __bad_explicit")
-    else:
-        inner += ["NULL::BOOLEAN AS __v_explicit", "false AS __bad_explicit"]
+    value, bad = _bool_sql("explicit", cols.get("explicit"))
+    inner += [f"{value} AS __v_explicit", f"{bad} AS __bad_explicit"]
     outer.append("__v_explicit AS explicit")
     reasons.append("WHEN __bad_explicit THEN 'explicit not a boolean'")
     return (f"SELECT __row, {', '.join(outer)}, CASE {' '.join(reasons)} END AS reason "

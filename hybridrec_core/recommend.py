@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Iterable, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ from hybridrec_core.interfaces import Candidates, Model, ReRanker, RerankContext
 from hybridrec_core.ranking import NEG_INF, batched, mask_rows, topk_rows
 from hybridrec_core.storage import Store
 
+RECOMMENDATIONS_TABLE = "recommendations"
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
     "user_id", "rank", "track_id", "score", "model_version", "generated_at", "reranked_by",
 )
@@ -238,12 +240,14 @@ def recommend(
     rerankers: list[ReRanker],
     users: list[str] | np.ndarray | None = None,
     context: RerankContext | None = None,
+    user_flags: dict[str, np.ndarray] | None = None,
 ) -> RecommendationResult:
     """Top-``config.k`` lists for ``users`` (external ids; None = every known user), re-ranked.
 
     Without re-rankers only ``k`` candidates are kept per user; with them a pool of
     ``config.pool_size`` goes through the chain. ``context`` defaults to the model's item
-    embeddings (for MMR) and no user flags.
+    embeddings (for MMR) and ``user_flags`` (bool per user index, see
+    :func:`hybridrec_core.user_flags.load_user_flags`; none by default).
     """
     idx, ids = resolve_users(features, users)
     k = config.k
@@ -256,7 +260,9 @@ def recommend(
             np.zeros((idx.size, len(names)), bool), names, cold, mode,
         )
     if context is None:
-        context = RerankContext(features=features, item_vectors=model.item_embeddings())
+        context = RerankContext(features=features, item_vectors=model.item_embeddings(), user_flags=dict(user_flags or {}))
+    elif user_flags:
+        raise ValueError("recommend: pass user_flags inside the context, not next to it")
     out_items = np.empty((idx.size, k), dtype=np.int64)
     out_scores = np.empty((idx.size, k), dtype=np.float32)
     changed = np.empty((idx.size, len(names)), dtype=bool)
@@ -266,14 +272,40 @@ def recommend(
     return RecommendationResult(idx, ids, out_items, out_scores, changed, names, cold, mode)
 
 
-def write_recommendations(store: Store, frame: pd.DataFrame, model_version: str) -> int:
-    """Replace the ``recommendations`` table with ``frame`` (from :meth:`RecommendationResult.to_frame`)
-    in one transaction, stamped with ``model_version`` and one UTC ``generated_at``. Returns rows."""
+WriteMode = Literal["replace", "merge"]
+
+
+def write_recommendations(
+    store: Store,
+    frame: pd.DataFrame,
+    model_version: str,
+    *,
+    mode: WriteMode,
+    users: Iterable[str] | None = None,
+) -> int:
+    """Write ``frame`` (from :meth:`RecommendationResult.to_frame`) to the ``recommendations`` table in
+    one transaction, stamped with ``model_version`` and one UTC ``generated_at``. Returns rows.
+
+    ``mode="replace"`` swaps the whole table: for a run over every user, so users who are gone lose
+    their lists. ``mode="merge"`` replaces only the lists of the users in ``frame`` and in ``users``
+    (pass the requested ids, so one whose new list is empty loses the old one) and keeps everyone
+    else's: for lists made for a few users. There is no default: the caller knows which
+    one it made, and guessing wrong either wipes other users or keeps stale lists.
+    """
+    if mode not in ("replace", "merge"):
+        raise DataError(f"write_recommendations: mode must be 'replace' or 'merge', got {mode!r}")
     missing = [c for c in ("user_id", "rank", "track_id", "score", "reranked_by") if c not in frame.columns]
     if missing:
         raise DataError(f"write_recommendations: frame lacks columns {missing} (have {list(frame.columns)})")
     if not isinstance(model_version, str) or not model_version:
         raise DataError("write_recommendations: model_version must be a non-empty string")
+    dupes = frame.duplicated(["user_id", "rank"])
+    if dupes.any():
+        row = frame.loc[dupes].iloc[0]
+        raise DataError(
+            f"write_recommendations: {int(dupes.sum())} duplicate (user_id, rank) rows, "
+            f"e.g. user {row['user_id']!r} rank {row['rank']}"
+        )
     n = len(frame)
     now = datetime.now(timezone.utc)
     out = pa.table(  # an explicit schema keeps column types right even for an empty frame
@@ -287,5 +319,13 @@ def write_recommendations(store: Store, frame: pd.DataFrame, model_version: str)
             "reranked_by": pa.array(frame["reranked_by"].fillna("").astype(str).to_numpy(), pa.string()),
         }
     )
-    store.replace_tables({"recommendations": out})
+    if mode == "replace":
+        store.replace_tables({RECOMMENDATIONS_TABLE: out})
+        return n
+    requested = [users] if isinstance(users, str) else list(users if users is not None else [])
+    keys = pd.unique(np.concatenate([
+        out.column("user_id").to_numpy(zero_copy_only=False).astype(object),
+        np.asarray([str(u) for u in requested], dtype=object),
+    ]))
+    store.replace_rows(RECOMMENDATIONS_TABLE, out, "user_id", list(keys))
     return n

@@ -1,7 +1,8 @@
 """The DuckDB store: one database file per project, validated identifiers, atomic table swaps.
 
 Every build writes all of its tables inside one transaction: if anything fails, DuckDB rolls back
-and the previous good tables stay as they were.
+and the previous good tables stay as they were. :meth:`Store.replace_rows` does the same for a
+subset of one table's rows (e.g. the recommendation lists of a few users).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from hybridrec_core.errors import HybridrecError
 
@@ -86,6 +88,48 @@ class Store:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+    def replace_rows(self, name: str, data: Any, key: str, keys: Sequence[Any]) -> None:
+        """Replace the rows of table ``name`` whose ``key`` is in ``keys`` by ``data``; other rows stay.
+
+        DELETE + INSERT in one transaction, so a failure part-way (even while ``data`` is being
+        read) leaves the table as it was. ``data`` (DataFrame, arrow Table or RecordBatchReader) must
+        have the table's column names and types (checked before anything changes); a missing table
+        is created from it. ``keys`` lists every key being replaced, including keys with no new rows.
+        """
+        validate_identifier(name)
+        validate_identifier(key)
+        view, key_view = f"__hybridrec_rows_{name}", f"__hybridrec_keys_{name}"
+        with self.connect() as con:
+            con.register(view, data)
+            con.register(key_view, pa.table({"k": pa.array(list(keys))}) if len(keys) else pa.table({"k": pa.nulls(0)}))
+            try:
+                new = [tuple(r[:2]) for r in con.execute(f'DESCRIBE SELECT * FROM "{view}"').fetchall()]
+                if key not in [c for c, _ in new]:
+                    raise HybridrecError(f"replace_rows({name!r}): the new rows have no key column {key!r}: {new}")
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    exists = con.execute(
+                        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+                    ).fetchone()[0]
+                    if not exists:
+                        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM "{view}"')
+                    else:
+                        old = [tuple(r[:2]) for r in con.execute(f'DESCRIBE "{name}"').fetchall()]
+                        if old != new:
+                            raise HybridrecError(
+                                f"table {name!r} has columns {old} but the new rows have {new}; "
+                                "rewrite the whole table instead of merging into it"
+                            )
+                        con.execute(f'DELETE FROM "{name}" WHERE "{key}" IN (SELECT k FROM "{key_view}")')
+                        con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM "{view}"')
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            finally:
+                con.unregister(view)
+                con.unregister(key_view)
 
     def query_df(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
         with self.connect(read_only=self.path.exists()) as con:

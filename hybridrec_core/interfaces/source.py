@@ -31,6 +31,9 @@ class SourceData:
     pyarrow Table). ``origin`` names where each table came from (file path), for error messages.
     ``quarantine`` holds rows the source itself could not parse, with columns
     ``table, row_number, reason, raw`` (the ingest engine adds its own).
+    ``user_flags`` (optional) is ``user_id`` plus one boolean column per flag (e.g. ``no_explicit``),
+    validated into the ``user_flags`` table that re-rankers see as ``RerankContext.user_flags``; a
+    ``user_flags.path`` file in the pipeline config replaces it.
     """
 
     tracks: Any
@@ -39,6 +42,7 @@ class SourceData:
     origin: dict[str, str] = field(default_factory=dict)
     quarantine: pd.DataFrame | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    user_flags: Any | None = None
 
 
 class DataSource(Plugin):

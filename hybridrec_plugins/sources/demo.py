@@ -11,6 +11,9 @@ from hybridrec_plugins.sources.demo_world import END_EPOCH, Catalogue, genre_nam
 
 # Audio features in [0, 1] except loudness (dB) and tempo (BPM), mapped from unit space.
 _UNIT_FEATURES = ("danceability", "energy", "speechiness", "acousticness", "instrumentalness", "liveness", "valence")
+# User flags come from their own stream (seeded by (seed, this)), so flagging users never shifts
+# the draws behind the catalogue and the interactions.
+_FLAG_STREAM = 0xF1A65
 
 
 class DemoSource(DataSource):
@@ -35,6 +38,10 @@ class DemoSource(DataSource):
         span_days: int = Field(730, ge=31, le=36_500, description="Days of listening history before 2024-01-01.")
         dirty_fraction: float = Field(
             0.0, ge=0.0, le=0.5, description="Share of deliberately broken rows (for validation demos/tests)."
+        )
+        no_explicit_share: float = Field(
+            0.05, ge=0.0, le=1.0,
+            description="Share of users flagged no_explicit in user_flags (a separate seeded stream; 0 = no flags).",
         )
         seed: int = Field(42, ge=0, description="Seed of the world.")
 
@@ -64,11 +71,25 @@ class DemoSource(DataSource):
         if c.dirty_fraction > 0:
             tracks, interactions = _make_dirty(tracks, interactions, c.dirty_fraction, rng)
         where = f"demo(seed={c.seed})"
+        flags = _make_flags(c)
         return SourceData(
             tracks=tracks, interactions=interactions, users=users,
-            origin={"tracks": where, "interactions": where, "users": where},
+            origin={"tracks": where, "interactions": where, "users": where,
+                    **({"user_flags": where} if flags is not None else {})},
             metadata={"generator": "demo", "seed": c.seed, "end_epoch": END_EPOCH, "genres": genre_names(c.n_genres)},
+            user_flags=flags,
         )
+
+
+def _make_flags(c: DemoSource.Config) -> pa.Table | None:
+    """``user_id, no_explicit`` for every user, a ``no_explicit_share`` of them true (None at 0)."""
+    if c.no_explicit_share <= 0:
+        return None
+    rng = np.random.default_rng([c.seed, _FLAG_STREAM])
+    return pa.table({
+        "user_id": np.arange(c.n_users, dtype=np.int64),
+        "no_explicit": rng.random(c.n_users) < c.no_explicit_share,
+    })
 
 
 def _make_catalogue(c: DemoSource.Config, rng: np.random.Generator) -> tuple[pa.Table, Catalogue]:

@@ -6,12 +6,14 @@ from dataclasses import replace
 
 import duckdb
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 
 from hybridrec_core import api
 from hybridrec_core.config import RecommendConfig
-from hybridrec_core.errors import DataError, PluginError
+from hybridrec_core.errors import DataError, HybridrecError, PluginError
 from hybridrec_core.interfaces import Candidates, FitContext, ReRanker, RerankContext
 from hybridrec_core.recommend import FRAME_COLUMNS, recommend, write_recommendations
 from hybridrec_core.storage import Store
@@ -70,7 +72,7 @@ def test_exhaustive_matches_brute_force(request, fs, model_name) -> None:
     items, scores = brute_force(model, fs, users, 8)
     np.testing.assert_array_equal(res.users, users)
     np.testing.assert_array_equal(res.items, items)
-    np.testing.assert_allclose(res.scores, scores, rtol=1e-5)
+    np.testing.assert_allclose(res.scores, scores, rtol=1e-5, atol=1e-6)
     assert not res.cold_start.any() and res.mode == "exhaustive"
 
 
@@ -230,19 +232,19 @@ def test_to_frame_is_readable(fs, hybrid) -> None:
 def test_write_recommendations_replaces_atomically(tmp_path, fs, hybrid) -> None:
     store = Store(tmp_path / "recs.duckdb")
     frame = recommend(hybrid, fs, RecommendConfig(k=5, pool_size=20), [GenreBalance({"max_share": 0.2})]).to_frame(fs)
-    assert write_recommendations(store, frame, "hybrid@v1") == len(frame) == 5 * (fs.n_users - 1)
+    assert write_recommendations(store, frame, "hybrid@v1", mode="replace") == len(frame) == 5 * (fs.n_users - 1)
     got = store.query_df("SELECT * FROM recommendations ORDER BY user_id, rank")
     assert list(got.columns) == ["user_id", "rank", "track_id", "score", "model_version", "generated_at", "reranked_by"]
     assert (got["model_version"] == "hybrid@v1").all() and got["generated_at"].nunique() == 1
     assert got["reranked_by"].isin(["", "genre_balance"]).all() and (got["reranked_by"] == "genre_balance").any()
     # a bad frame fails before anything changes; a good one replaces the whole table
     with pytest.raises(DataError, match="track_id"):
-        write_recommendations(store, frame.drop(columns=["track_id"]), "hybrid@v2")
+        write_recommendations(store, frame.drop(columns=["track_id"]), "hybrid@v2", mode="replace")
     assert store.row_count("recommendations") == len(frame)
-    write_recommendations(store, frame.head(3), "hybrid@v2")
+    write_recommendations(store, frame.head(3), "hybrid@v2", mode="replace")
     with duckdb.connect(str(store.path), read_only=True) as con:
         assert con.execute("SELECT count(*), min(model_version) FROM recommendations").fetchone() == (3, "hybrid@v2")
-    assert write_recommendations(store, frame.head(0), "hybrid@v3") == 0  # typed even when empty
+    assert write_recommendations(store, frame.head(0), "hybrid@v3", mode="replace") == 0  # typed even when empty
     types = dict(store.query_df("DESCRIBE recommendations")[["column_name", "column_type"]].to_numpy())
     assert types["user_id"] == "VARCHAR" and types["rank"] == "INTEGER" and types["score"] == "DOUBLE"
 
@@ -253,3 +255,103 @@ def test_api_recommend_uses_config_rerankers(fs, hybrid) -> None:
     assert len(frame) == 10 and set(frame["user_id"]) == {"u1", "u2"}
     tracks = fs.items.index_of(frame["track_id"].to_numpy())
     assert not fs.item_features.explicit[tracks].any()
+
+
+def _table(store: Store):
+    return store.query_df("SELECT * FROM recommendations ORDER BY user_id, rank")
+
+
+def test_merge_replaces_only_the_given_users(tmp_path, fs, hybrid, popularity) -> None:
+    store = Store(tmp_path / "recs.duckdb")
+    cfg = RecommendConfig(k=5, pool_size=20)
+    full = recommend(hybrid, fs, cfg, []).to_frame(fs)
+    write_recommendations(store, full, "hybrid@v1", mode="replace")
+    before = _table(store)
+    # new lists for two users from another model; u3 was asked for too but got no rows this time
+    subset = recommend(popularity, fs, cfg, [], users=["u1", "u2"]).to_frame(fs)
+    assert write_recommendations(store, subset, "popularity@v2", mode="merge", users=["u1", "u2", "u3"]) == 10
+    after = _table(store)
+    touched = ["u1", "u2", "u3"]
+    kept_before = before[~before["user_id"].isin(touched)].reset_index(drop=True)
+    kept_after = after[~after["user_id"].isin(touched)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept_before, kept_after)  # everyone else's lists, stamps included
+    assert len(kept_after) == 5 * (fs.n_users - 1 - 3)
+    new = after[after["user_id"].isin(touched)]
+    assert set(new["user_id"]) == {"u1", "u2"}, "u3's old list is gone, not left stale"
+    assert (new["model_version"] == "popularity@v2").all()
+    for user in ("u1", "u2"):
+        assert new.loc[new["user_id"] == user, "track_id"].tolist() == subset.loc[subset["user_id"] == user, "track_id"].tolist()
+        old = before.loc[before["user_id"] == user, "track_id"].tolist()
+        assert old != subset.loc[subset["user_id"] == user, "track_id"].tolist(), "the test must change the lists"
+    # a full run replaces everything again, including lists merged in between
+    write_recommendations(store, full.head(5), "hybrid@v3", mode="replace")
+    assert _table(store)["user_id"].unique().tolist() == [full["user_id"].iloc[0]]
+
+
+def test_merge_into_a_missing_table_creates_it_with_the_same_schema(tmp_path, fs, popularity) -> None:
+    merged, replaced = Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")
+    frame = recommend(popularity, fs, RecommendConfig(k=3), [], users=["u4"]).to_frame(fs)
+    write_recommendations(merged, frame, "pop@v1", mode="merge")
+    write_recommendations(replaced, frame, "pop@v1", mode="replace")
+    describe = "SELECT column_name, column_type FROM (DESCRIBE recommendations)"
+    pd.testing.assert_frame_equal(merged.query_df(describe), replaced.query_df(describe))
+    assert merged.row_count("recommendations") == 3
+
+
+def test_merge_rejects_bad_frames_before_changing_anything(tmp_path, fs, popularity) -> None:
+    store = Store(tmp_path / "recs.duckdb")
+    frame = recommend(popularity, fs, RecommendConfig(k=3), [], users=["u1", "u2"]).to_frame(fs)
+    write_recommendations(store, frame, "pop@v1", mode="replace")
+    before = _table(store)
+    dup = frame.copy()
+    dup.loc[1, "rank"] = 1  # u1 has rank 1 twice
+    with pytest.raises(DataError, match=r"duplicate \(user_id, rank\).*'u1' rank 1"):
+        write_recommendations(store, dup, "pop@v2", mode="merge")
+    with pytest.raises(DataError, match="mode must be 'replace' or 'merge'"):
+        write_recommendations(store, frame, "pop@v2", mode="upsert")  # type: ignore[arg-type]
+    # a table from an older layout is not silently merged into: the error says to rewrite it
+    with store.connect() as con:
+        con.execute("ALTER TABLE recommendations DROP COLUMN reranked_by")
+    old_layout = _table(store)
+    with pytest.raises(HybridrecError, match="rewrite the whole table"):
+        write_recommendations(store, frame, "pop@v2", mode="merge")
+    pd.testing.assert_frame_equal(_table(store), old_layout)
+    assert len(before) == len(old_layout)
+
+
+def test_failure_while_writing_rolls_the_merge_back(tmp_path, fs, hybrid) -> None:
+    """The new rows arrive as a stream that breaks after its first batch, i.e. after the DELETE of
+    the users' old rows has run inside the transaction: the table must be exactly as before."""
+    store = Store(tmp_path / "recs.duckdb")
+    full = recommend(hybrid, fs, RecommendConfig(k=4, pool_size=20), []).to_frame(fs)
+    write_recommendations(store, full, "hybrid@v1", mode="replace")
+    before = _table(store)
+    with store.connect(read_only=True) as con:
+        good = con.sql("SELECT * FROM recommendations WHERE user_id IN ('u1', 'u2')").to_arrow_table()
+    read: list[int] = []
+
+    def batches():
+        for batch in good.to_batches(max_chunksize=4):
+            read.append(batch.num_rows)
+            yield batch
+            raise OSError("the upstream file went away mid-write")
+
+    stream = pa.RecordBatchReader.from_batches(good.schema, batches())
+    with pytest.raises(duckdb.Error, match="went away mid-write"):
+        store.replace_rows("recommendations", stream, "user_id", ["u1", "u2"])
+    assert read == [4], "the insert had started (so the delete had run) before the failure"
+    pd.testing.assert_frame_equal(_table(store), before)
+    # the same call with an intact stream does commit
+    store.replace_rows("recommendations", good, "user_id", ["u1", "u2"])
+    pd.testing.assert_frame_equal(_table(store), before)
+    with pytest.raises(HybridrecError, match="invalid table or column name"):
+        store.replace_rows("recommendations; DROP TABLE x", good, "user_id", ["u1"])
+
+
+def test_recommend_takes_user_flags_or_a_context_not_both(fs, hybrid) -> None:
+    flags = {"no_explicit": np.ones(fs.n_users, dtype=bool)}
+    cfg = RecommendConfig(k=10, pool_size=40)
+    res = recommend(hybrid, fs, cfg, [ExplicitFilter()], users=["u1", "u2"], user_flags=flags)
+    assert not fs.item_features.explicit[res.items].any()
+    with pytest.raises(ValueError, match="inside the context"):
+        recommend(hybrid, fs, cfg, [ExplicitFilter()], users=["u1"], context=RerankContext(fs), user_flags=flags)

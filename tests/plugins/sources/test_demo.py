@@ -94,3 +94,22 @@ def test_timestamps_lie_in_the_history_window() -> None:
     assert ts.max() < 1_704_067_200 and ts.min() >= 1_704_067_200 - 730 * 86_400
     hours = (ts // 3600) % 24
     assert np.bincount(hours, minlength=24)[18:23].sum() > np.bincount(hours, minlength=24)[1:6].sum()
+
+
+def test_user_flags_come_from_their_own_stream(tmp_path: Path) -> None:
+    """Flagging users changes nothing else in the world, is seeded, and reaches the user_flags table."""
+    with_flags = DemoSource({**SMALL, "no_explicit_share": 0.25}).load()
+    without = DemoSource({**SMALL, "no_explicit_share": 0.0}).load()
+    assert without.user_flags is None
+    for name in ("tracks", "interactions", "users"):
+        assert getattr(with_flags, name).equals(getattr(without, name)), f"{name} changed with the flags"
+    flags = with_flags.user_flags.to_pandas()
+    assert flags["user_id"].tolist() == list(range(SMALL["n_users"]))
+    assert 15 <= int(flags["no_explicit"].sum()) <= 45  # 25% of 120, seeded
+    again = DemoSource({**SMALL, "no_explicit_share": 0.25}).load().user_flags.to_pandas()
+    assert flags.equals(again)
+    other_seed = DemoSource({**SMALL, "no_explicit_share": 0.25, "seed": 7}).load().user_flags.to_pandas()
+    assert not flags["no_explicit"].equals(other_seed["no_explicit"])
+    report = ingest(DemoSource({**SMALL, "no_explicit_share": 0.25}), Store(tmp_path / "d.duckdb"))
+    assert report.user_flags.flagged == {"no_explicit": int(flags["no_explicit"].sum())}
+    assert report.user_flags.unknown_users == 0 and report.tables["user_flags"].quarantined == 0
