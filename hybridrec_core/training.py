@@ -103,7 +103,7 @@ class _Optimizers:
     def __init__(self, module: nn.Module, s: TrainSettings) -> None:
         sparse, dense = split_parameters(module)
         self.dense_params = dense
-        self.dense = torch.optim.Adam(dense, lr=s.learning_rate, weight_decay=s.weight_decay) if dense else None
+        self.dense = torch.optim.Adam(dense, lr=s.learning_rate, weight_decay=s.weight_decay, fused=True) if dense else None
         self.sparse_ratio = (s.sparse_learning_rate or s.learning_rate) / s.learning_rate
         self.sparse = torch.optim.SparseAdam(sparse, lr=s.learning_rate * self.sparse_ratio) if sparse else None
         main = self.dense or self.sparse

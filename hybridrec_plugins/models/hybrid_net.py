@@ -29,6 +29,24 @@ class ItemTables(nn.Module):
         self.register_buffer("binary", binary, persistent=False)
 
 
+class FastDropout(nn.Module):
+    """Inverted dropout with its mask drawn by ``rand_like`` (uniform) instead of ``bernoulli_``.
+
+    Same function as ``nn.Dropout`` (keep with probability 1 - p, scale by 1 / (1 - p), identity in
+    eval mode), but on CPU torch's ``bernoulli_`` costs ~2.5x a uniform draw: with three dropout
+    layers it took ~14 % of a training step at batch 1024 on 2 threads."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+
+
 class Block(nn.Module):
     """Linear -> ReLU -> BatchNorm -> Dropout, plus a residual projection when widths differ."""
 
@@ -36,7 +54,7 @@ class Block(nn.Module):
         super().__init__()
         self.linear = nn.Linear(d_in, d_out)
         self.norm = nn.BatchNorm1d(d_out)
-        self.drop = nn.Dropout(dropout)
+        self.drop = FastDropout(dropout)
         self.residual = nn.Linear(d_in, d_out, bias=False) if d_in != d_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,7 +110,7 @@ class HybridNet(nn.Module):
         self.first_user = nn.Linear(d, h1, bias=False)
         self.first_item = nn.Linear(item_width, h1)
         self.first_norm = nn.BatchNorm1d(h1)
-        self.first_drop = nn.Dropout(dropout)
+        self.first_drop = FastDropout(dropout)
         self.res_user = nn.Linear(d, h1, bias=False)
         self.res_item = nn.Linear(item_width, h1, bias=False)
         self.blocks = nn.ModuleList(Block(a, b, dropout) for a, b in zip(hidden[:-1], hidden[1:]))
