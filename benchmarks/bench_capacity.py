@@ -39,6 +39,9 @@ DOCUMENTED: dict[str, Any] = {
     "train_peak_rss_mb_1m": 760,          # the same run
     "recommend_exhaustive_users_per_s": 111.3,   # 20k users x 10k tracks, exact top-10
     "recommend_two_stage_users_per_s": 3204,    # 200 retrieved candidates, same world
+    # two-stage seconds per user = fixed + per_track * tracks (fit over 5k and 20k tracks, docs/capacity.md)
+    "recommend_two_stage_fixed_s": 279e-6,
+    "recommend_two_stage_per_track_s": 5.4e-9,
     "recommend_catalogue": 10_000,
     "source": "docs/performance.md (bench_train.py, bench_recommend.py)",
 }
@@ -144,7 +147,9 @@ def project(n: float, fit: dict[str, Any]) -> dict[str, Any]:
         "train_memory_gib": round(TRAIN_BASELINE_MB / GIB + table_gib + arrays_gib, 2),
         "train_embedding_tables_gib": round(table_gib, 2),
         "recommend_exhaustive_all_users_s": round(users / (d["recommend_exhaustive_users_per_s"] * scale), 1),
-        "recommend_two_stage_all_users_s": round(users / (d["recommend_two_stage_users_per_s"] * scale), 1),
+        "recommend_two_stage_all_users_s": round(
+            users * (d["recommend_two_stage_fixed_s"] + d["recommend_two_stage_per_track_s"] * tracks), 1
+        ),
     }
 
 
@@ -187,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "embedding_dim": EMBEDDING_DIM, "optimizer_copies": OPTIMIZER_COPIES,
                         "train_fraction": TRAIN_FRACTION, "array_bytes_per_row": ARRAY_BYTES_PER_ROW,
                         "train_baseline_mb": round(TRAIN_BASELINE_MB, 1),
-                        "recommend_scaling": "users/s ~ 1/tracks (exhaustive exact; an upper bound for two-stage)"},
+                        "recommend_scaling": "exhaustive users/s ~ 1/tracks; two-stage s/user = fixed + per_track * tracks"},
         "projection": [project(float(n), fit) for n in (int(p) for p in args.project.split(",") if p.strip())],
         "cpus": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
