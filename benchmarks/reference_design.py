@@ -66,7 +66,7 @@ def reference_forward(net: nn.Module, batch: dict[str, torch.Tensor]) -> torch.T
         ],
         dim=-1,
     )
-    return net.head(net.user_part(batch["user"]), tuple(None if t is None else t.unsqueeze(1) for t in net.item_part(v)))[:, 0]
+    return net.head(net.user_part(batch["user"]), tuple(None if t is None else t.unsqueeze(1) for t in net.item_part(v, batch["item"])))[:, 0]
 
 
 def reference_train(

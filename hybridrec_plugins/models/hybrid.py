@@ -77,6 +77,9 @@ class HybridConfig(PluginConfig):
         description="Add a dot-product term <user, P item> (ranks well; two-stage retrieval uses it). "
         "None: on for 'ranking', off for 'regression' (its random start adds noise to play-count predictions).",
     )
+    bias_terms: bool = Field(
+        False, description="Add learned per-user and per-track scalar biases to the score (b_u + b_i)."
+    )
     id_dropout: float = Field(
         0.05, ge=0.0, le=0.5, description="Probability of masking a user/track id to 0 in training (trains the unknown rows)."
     )
@@ -170,7 +173,7 @@ class HybridMusicRecommender(Model):
         self.net = HybridNet(
             features.n_users, features.n_items, features.n_artists, features.n_genres, numeric.shape[1], tables,
             embedding_dim=cfg.embedding_dim, hidden=tuple(cfg.hidden_layers), dropout=cfg.dropout,
-            dot_head=self.uses_dot_head, sparse=cfg.sparse_embeddings,
+            dot_head=self.uses_dot_head, sparse=cfg.sparse_embeddings, bias=cfg.bias_terms,
         ).to(device)
         self.device = device
         self._user_map = torch.as_tensor(known_map(features.train_user_mask), device=device)
@@ -286,7 +289,7 @@ class HybridMusicRecommender(Model):
             users = self._mask_ids(tu[idx], gen)
             items = torch.cat([ti[idx], neg])
             ids = self._mask_ids(items, gen)
-            parts = net.item_part(net.item_repr(items, ids))
+            parts = net.item_part(net.item_repr(items, ids), ids)
             if cfg.shared_negatives:
                 pair_parts = tuple(
                     None if t is None else torch.cat([t[:b].unsqueeze(1), t[b:].unsqueeze(0).expand(b, -1, -1)], dim=1)
@@ -363,7 +366,8 @@ class HybridMusicRecommender(Model):
                 parts = []
                 for lo in range(0, all_items.numel(), 65536):
                     chunk = all_items[lo : lo + 65536]
-                    parts.append(net.item_part(net.item_repr(chunk, self._item_ids[chunk])))
+                    ids = self._item_ids[chunk]
+                    parts.append(net.item_part(net.item_repr(chunk, ids), ids))
                 ai = torch.cat([p[0] for p in parts])
                 ri = torch.cat([p[1] for p in parts])
                 dot = torch.cat([p[2] for p in parts]) if parts[0][2] is not None else None
@@ -439,12 +443,12 @@ class HybridMusicRecommender(Model):
         if dot is None:
             return None
         with torch.no_grad():
-            return net.user_emb(self._users(users)) @ dot.T + self._prior
+            return net.user_part(self._users(users))[2] @ dot.T + self._prior
 
     def item_embeddings(self) -> np.ndarray | None:
         net = self._require()
         _, _, dot = self._item_cache()
-        vec = dot if dot is not None else net.item_emb.weight.detach()
+        vec = dot[:, : net.dot_dim] if dot is not None and net.dot_dim else net.item_emb.weight.detach()
         return vec.float().cpu().numpy()
 
     # -- persistence ---------------------------------------------------------------------

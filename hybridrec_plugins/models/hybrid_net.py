@@ -92,6 +92,7 @@ class HybridNet(nn.Module):
         dropout: float = 0.2,
         dot_head: bool = True,
         sparse: bool = True,
+        bias: bool = False,
     ) -> None:
         super().__init__()
         d = embedding_dim
@@ -116,6 +117,15 @@ class HybridNet(nn.Module):
         self.blocks = nn.ModuleList(Block(a, b, dropout) for a, b in zip(hidden[:-1], hidden[1:]))
         self.out = nn.Linear(hidden[-1], 1)
         self.dot_proj = nn.Linear(item_width, d, bias=False) if dot_head else None
+        # Per-user and per-track scalar biases ride in the dot channel: the user vector gets
+        # [.., 1, b_u] and the item vector [.., b_i, 1], so <user, item> adds b_u + b_i and every
+        # scoring path (cache, tiles, candidates, retrieval) handles them without a special case.
+        self.user_bias = nn.Embedding(n_users, 1, sparse=sparse) if bias else None
+        self.item_bias = nn.Embedding(n_items, 1, sparse=sparse) if bias else None
+        for emb in (self.user_bias, self.item_bias):
+            if emb is not None:
+                nn.init.zeros_(emb.weight)
+        self.dot_dim = d if dot_head else 0  # width of the dot-product part of the dot channel
 
     # -- the two halves -------------------------------------------------------------------
     def item_repr(self, items: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,14 +145,28 @@ class HybridNet(nn.Module):
             dim=-1,
         )
 
-    def item_part(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Item half of the first layer, its residual and the dot-head vector."""
+    def item_part(
+        self, v: torch.Tensor, ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Item half of the first layer, its residual and the dot-channel vector (dot head and/or
+        biases; ``ids`` are the id rows used for ``v``, needed when the model has biases)."""
         dot = self.dot_proj(v) if self.dot_proj is not None else None
+        if self.item_bias is not None:
+            if ids is None:
+                raise ValueError("HybridNet.item_part needs the item ids when bias terms are on")
+            b = self.item_bias(ids)
+            extra = torch.cat([b, torch.ones_like(b)], dim=-1)
+            dot = extra if dot is None else torch.cat([dot, extra], dim=-1)
         return self.first_item(v), self.res_item(v), dot
 
     def user_part(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """User half of the first layer, its residual and the user's dot-channel vector."""
         u = self.user_emb(users)
-        return self.first_user(u), self.res_user(u), u
+        vec = u if self.dot_proj is not None else u[..., :0]
+        if self.user_bias is not None:
+            b = self.user_bias(users)
+            vec = torch.cat([vec, torch.ones_like(b), b], dim=-1)
+        return self.first_user(u), self.res_user(u), vec
 
     def head(
         self,
@@ -201,6 +225,6 @@ class HybridNet(nn.Module):
         """Scores for users (B,) against items (B, P) -> (B, P)."""
         b, p = items.shape
         v = self.item_repr(items.reshape(-1), None if ids is None else ids.reshape(-1))
-        ai, ri, dot = self.item_part(v)
+        ai, ri, dot = self.item_part(v, (items if ids is None else ids).reshape(-1))
         part = (ai.reshape(b, p, -1), ri.reshape(b, p, -1), None if dot is None else dot.reshape(b, p, -1))
         return self.head(self.user_part(users), part)

@@ -143,3 +143,33 @@ def test_hybrid_resumes_from_checkpoint_after_crash(tmp_path, monkeypatch) -> No
     assert history.extra["resumed_from_epoch"] == 2 and len(history.epochs) == 3
     users = np.arange(fs.n_users)
     torch.testing.assert_close(resumed.score_items(users), ref.score_items(users), rtol=0, atol=0)
+
+
+class TestHybridBiasTerms(ModelTests):
+    """Per-user/per-track biases ride in the dot channel: same contracts (save/load, scoring)."""
+
+    plugin_class = HybridMusicRecommender
+    example_params = {**SMALL, "bias_terms": True, "epochs": 2}
+
+
+@pytest.mark.parametrize("dot_head", [True, False])
+def test_bias_terms_add_user_and_item_bias(dot_head: bool) -> None:
+    fs = toy_feature_set()
+    model = HybridMusicRecommender({**SMALL, "epochs": 2, "bias_terms": True, "dot_head": dot_head})
+    model.fit(fs, FitContext(seed=0, device="cpu"))
+    net = model.net
+    assert net.user_bias.weight.abs().sum() > 0 and net.item_bias.weight.abs().sum() > 0, "the biases were trained"
+    users, items = np.array([1, 2]), np.array([[1, 2, 3], [4, 5, 6]])
+    base = model.score_items(users, items)
+    with torch.no_grad():
+        net.item_bias.weight[model._item_ids[4]] += 1.0  # track 4's bias + 1: only its score moves, by 1
+        net.user_bias.weight[model._users(np.array([2]))] += 0.5
+    model._cache = None
+    moved = model.score_items(users, items)
+    expected = base.clone()
+    expected[1, 0] += 1.0
+    expected[1] += 0.5
+    torch.testing.assert_close(moved, expected, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        direct = net(model._users(users), torch.as_tensor(items), model._item_ids[torch.as_tensor(items)])
+    torch.testing.assert_close(moved, direct, rtol=1e-5, atol=1e-5)
