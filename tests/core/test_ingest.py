@@ -10,25 +10,12 @@ import pyarrow as pa
 import pytest
 
 from fixtures.datasets import write_canonical_csv
+from fixtures.sources import FrameSource
 from hybridrec_core.errors import DataError
 from hybridrec_core.ingest import ingest, ingest_data
-from hybridrec_core.interfaces import DataSource, SourceData
+from hybridrec_core.interfaces import SourceData
 from hybridrec_core.storage import Store
 from hybridrec_plugins.sources.tabular import CsvSource
-
-
-class FrameSource(DataSource):
-    """A source over in-memory frames (test helper, not registered)."""
-
-    name = "frames"
-    description = "in-memory frames"
-
-    def __init__(self, data: SourceData) -> None:
-        super().__init__({})
-        self.data = data
-
-    def load(self) -> SourceData:
-        return self.data
 
 
 @pytest.fixture

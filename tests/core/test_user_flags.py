@@ -14,11 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from fixtures.sources import FrameSource
 from hybridrec_core import api
 from hybridrec_core.cli import main
 from hybridrec_core.errors import ConfigError, DataError
 from hybridrec_core.ingest import ingest
-from hybridrec_core.interfaces import DataSource, SourceData
+from hybridrec_core.interfaces import SourceData
 from hybridrec_core.recommend import write_recommendations
 from hybridrec_core.storage import Store
 from hybridrec_core.user_flags import load_user_flags, read_user_flags_file
@@ -177,20 +178,6 @@ def test_reingest_without_flags_leaves_none_behind(world, tmp_path: Path) -> Non
 
 
 # -- bad input -------------------------------------------------------------------------------------
-class FrameSource(DataSource):
-    """Fixed in-memory tables (test helper, not registered)."""
-
-    name = "frames"
-    description = "in-memory frames"
-
-    def __init__(self, data: SourceData) -> None:
-        super().__init__({})
-        self.data = data
-
-    def load(self) -> SourceData:
-        return self.data
-
-
 def _frames(flags=None, origin: str = "/data/flags.csv") -> FrameSource:
     inter = pd.DataFrame({"user_id": ["a", "b", "c"], "track_id": ["t1", "t1", "t2"], "plays": [1.0, 2.0, 3.0]})
     return FrameSource(SourceData(tracks=None, interactions=inter, user_flags=flags, origin={"user_flags": origin}))
