@@ -33,10 +33,9 @@ import pyarrow as pa
 
 from hybridrec_core.errors import DataError
 from hybridrec_core.features import encoder_from_state
-from hybridrec_core.ingest import apply_memory_limit
 # The staging helpers of the full ingest: one set of validation rules for both paths, so a row
 # the daily ingest accepts is a row the full ingest accepts.
-from hybridrec_core.ingest import _columns, _id_layout, _stage  # noqa: PLC2701
+from hybridrec_core.ingest import apply_memory_limit, id_layout, stage_source, view_columns
 from hybridrec_core.interfaces import DataSource
 from hybridrec_core.storage import Store
 
@@ -144,7 +143,7 @@ def ingest_days(source: DataSource, store: Store, start: date | str, end: date |
         con.execute("SET preserve_insertion_order = false")
         apply_memory_limit(con)
         ensure_daily_tables(con)
-        views = _stage(con, data)  # TEMP tables and views: gone when this connection closes
+        views = stage_source(con, data)  # TEMP tables and views: gone when this connection closes
         _ingest_range(con, views["interactions"], source.name, lo, hi, report)
     src_q = data.quarantine
     if src_q is not None and len(src_q):  # lines the source could not parse carry no timestamp
@@ -156,7 +155,7 @@ def ingest_days(source: DataSource, store: Store, start: date | str, end: date |
 
 def _ingest_range(con: duckdb.DuckDBPyConnection, view: str, source_name: str, lo: date, hi: date,
                   report: DailyIngestReport) -> None:
-    (ukey, utext), (tkey, ttext) = _id_layout(_columns(con, view)).values()
+    (ukey, utext), (tkey, ttext) = id_layout(view_columns(con, view)).values()
     report.undated = int(con.execute('SELECT count(*) FROM __inter WHERE "timestamp" IS NULL').fetchall()[0][0])
     con.execute(
         f'CREATE OR REPLACE TEMP TABLE __day_inter AS SELECT *, {_DAY_SQL} AS day FROM __inter '

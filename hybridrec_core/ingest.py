@@ -153,7 +153,7 @@ def ingest_data(
         raise DataError(f"source name {source_name!r} has characters not allowed in table values")
     con.execute("SET preserve_insertion_order = false")  # less memory; ordered outputs use ORDER BY
     apply_memory_limit(con)
-    views = _stage(con, data)
+    views = stage_source(con, data)
     flags = _stage_user_flags(con, data, flag_columns)
     if flags:
         views[FLAGS_TABLE] = _FLAGS_VIEW
@@ -166,7 +166,7 @@ def ingest_data(
     reports = {table: _account(con, table, _STAGED[table] if table in views else None, sq) for table in tables}
     draft = IngestReport(
         source=source_name, tables=reports, tracks_derived_from_interactions="tracks" not in views,
-        has_timestamps="timestamp" in _columns(con, views["interactions"]), origin=dict(data.origin),
+        has_timestamps="timestamp" in view_columns(con, views["interactions"]), origin=dict(data.origin),
         user_flags=FlagsReport(columns=list(flags)) if flags else None,
     )
     sql["ingest_report"] = _report_sql(draft)
@@ -210,7 +210,7 @@ _STAGED = {"tracks": "__tracks", "interactions": "__inter", "users": "__users", 
 _FLAGS_VIEW = f"__src_{FLAGS_TABLE}"
 
 
-def _stage(con: duckdb.DuckDBPyConnection, data: SourceData) -> dict[str, str]:
+def stage_source(con: duckdb.DuckDBPyConnection, data: SourceData) -> dict[str, str]:
     """Register the source frames and compute each row's rejection reason into TEMP tables."""
     origin = dict(data.origin)
     views = {"interactions": _register(con, "interactions", data.interactions, INTERACTION_REQUIRED, origin)}
@@ -240,7 +240,7 @@ def _stage_user_flags(
         return []
     where = dict(data.origin).get(FLAGS_TABLE, f"<{FLAGS_TABLE} table>")
     view = _register(con, FLAGS_TABLE, data.user_flags, USER_REQUIRED, dict(data.origin))
-    cols = _columns(con, view)
+    cols = view_columns(con, view)
     available = [c for c in cols if c not in ("user_id", "__row")]
     if columns is not None:
         missing = [c for c in columns if c not in available]
@@ -290,7 +290,7 @@ def _output_sql(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> dict[s
     sql: dict[str, str] = {}
     # Duplicate (user, track) rows merge into one: plays summed, latest timestamp kept. Numeric
     # source ids stay numbers in __inter and become text after grouping (far cheaper).
-    layout = _id_layout(_columns(con, views["interactions"]))
+    layout = id_layout(view_columns(con, views["interactions"]))
     (ukey, utext), (tkey, ttext) = layout["user_id"], layout["track_id"]
     sql["raw_interactions"] = f"""
         SELECT {utext} AS user_id, {ttext} AS track_id, plays, "timestamp", source_rows, first_row FROM (
@@ -416,7 +416,8 @@ def _register(con: duckdb.DuckDBPyConnection, table: str, frame: Any, required: 
     return view
 
 
-def _columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+def view_columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
+    """Column name -> DuckDB type of a registered view (shared with :mod:`hybridrec_core.daily`)."""
     return {r[0]: r[1] for r in con.execute(f'DESCRIBE "{view}"').fetchall()}
 
 
@@ -438,7 +439,7 @@ def _id_expr(col: str, typ: str | None) -> str:
     return f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
 
 
-def _id_layout(cols: dict[str, str]) -> dict[str, tuple[str, str]]:
+def id_layout(cols: dict[str, str]) -> dict[str, tuple[str, str]]:
     """Per id column of __inter: (stored key column, SQL giving its canonical text from the key)."""
     out = {}
     for col, key in (("user_id", "__ukey"), ("track_id", "__tkey")):
@@ -483,7 +484,7 @@ def _bool_sql(col: str, typ: str | None) -> tuple[str, str]:
 
 def _tracks_sql(con: duckdb.DuckDBPyConnection, view: str) -> str:
     """Inner query cleans values and flags unparsable ones; outer query assigns one reason."""
-    cols = _columns(con, view)
+    cols = view_columns(con, view)
     inner = [f"{_id_expr('track_id', cols['track_id'])} AS track_id",
              f"{_id_expr('artist_id', cols.get('artist_id'))} AS artist_id"]
     for c in ("title", "artist_name"):
@@ -524,7 +525,7 @@ def _tracks_sql(con: duckdb.DuckDBPyConnection, view: str) -> str:
 
 
 def _interactions_sql(con: duckdb.DuckDBPyConnection, view: str, has_tracks: bool) -> str:
-    cols = _columns(con, view)
+    cols = view_columns(con, view)
     plays, bad_plays = _num("plays", cols)
     ts_type = cols.get("timestamp")
     if ts_type is None:
@@ -555,7 +556,7 @@ def _interactions_sql(con: duckdb.DuckDBPyConnection, view: str, has_tracks: boo
         reasons.append("WHEN NOT EXISTS (SELECT 1 FROM __tracks t WHERE t.track_id = x.track_id "
                        "AND t.reason IS NULL) THEN 'track not in catalogue'")
     missing = f'({_q("plays")} IS NULL)' if _is_numeric(cols["plays"]) else f"(NULLIF(trim(CAST({_q('plays')} AS VARCHAR)), '') IS NULL)"
-    keep = ", ".join(key for key, _ in _id_layout(cols).values())
+    keep = ", ".join(key for key, _ in id_layout(cols).values())
     return f"""SELECT __row, {keep}, plays, "timestamp", CASE {' '.join(reasons)} END AS reason
         FROM (SELECT __row, {_id_expr('user_id', cols['user_id'])} AS user_id,
                      {_id_expr('track_id', cols['track_id'])} AS track_id,
@@ -566,7 +567,7 @@ def _interactions_sql(con: duckdb.DuckDBPyConnection, view: str, has_tracks: boo
 
 
 def _users_sql(con: duckdb.DuckDBPyConnection, view: str) -> str:
-    cols = _columns(con, view)
+    cols = view_columns(con, view)
     extra = "".join(f", {_q(c)}" for c in cols if c not in ("user_id", "__row"))
     reasons = _id_reasons("user_id", cols["user_id"])
     return f"""SELECT __row, user_id{extra}, CASE {' '.join(reasons)} END AS reason
