@@ -38,8 +38,9 @@ def null_id_counts(store: Store, table: str, columns: tuple[str, ...]) -> dict[s
 
 
 def quarantine_share(store: Store) -> tuple[float, dict[str, int]]:
-    """Quarantined rows / (quarantined + accepted rows) over all raw tables."""
-    counts = {t: store.row_count(t) for t in (*ID_COLUMNS, "quarantine")}
+    """Quarantined rows / (quarantined + accepted rows) over all ingested tables (the raw tables and
+    ``user_flags``, whose rejects also land in ``quarantine``)."""
+    counts = {t: store.row_count(t) for t in (*ID_COLUMNS, "user_flags", "quarantine")}
     accepted = sum(v for k, v in counts.items() if k != "quarantine")
     total = accepted + counts["quarantine"]
     return (counts["quarantine"] / total if total else 0.0), counts
