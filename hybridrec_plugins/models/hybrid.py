@@ -400,10 +400,11 @@ class HybridMusicRecommender(Model):
                     scores = self._score_all(u, (ai, ri, dot), tile)
                 else:
                     step = max(1, tile // width)
+                    cand_t = torch.as_tensor(cand, device=self.device).clamp_min(0)  # one host->device copy
                     out = []
                     for lo in range(0, len(users), step):
                         us = tuple(t[lo : lo + step] for t in u)
-                        c = torch.as_tensor(cand[lo : lo + step], device=self.device).clamp_min(0)
+                        c = cand_t[lo : lo + step]
                         out.append(net.head(us, (ai[c], ri[c], None if dot is None else dot[c])))
                     scores = torch.cat(out)
                 scores = scores.float()
@@ -443,7 +444,7 @@ class HybridMusicRecommender(Model):
         if dot is None:
             return None
         with torch.no_grad():
-            return net.user_part(self._users(users))[2] @ dot.T + self._prior
+            return net.user_vector(self._users(users)) @ dot.T + self._prior
 
     def item_embeddings(self) -> np.ndarray | None:
         net = self._require()

@@ -159,14 +159,19 @@ class HybridNet(nn.Module):
             dot = extra if dot is None else torch.cat([dot, extra], dim=-1)
         return self.first_item(v), self.res_item(v), dot
 
-    def user_part(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """User half of the first layer, its residual and the user's dot-channel vector."""
-        u = self.user_emb(users)
+    def user_vector(self, users: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """The user's dot-channel vector (dot head and/or [1, b_u]); ``u`` = its embedding rows if known."""
+        u = self.user_emb(users) if u is None else u
         vec = u if self.dot_proj is not None else u[..., :0]
         if self.user_bias is not None:
             b = self.user_bias(users)
             vec = torch.cat([vec, torch.ones_like(b), b], dim=-1)
-        return self.first_user(u), self.res_user(u), vec
+        return vec
+
+    def user_part(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """User half of the first layer, its residual and the user's dot-channel vector."""
+        u = self.user_emb(users)
+        return self.first_user(u), self.res_user(u), self.user_vector(users, u)
 
     def head(
         self,

@@ -3,8 +3,8 @@
 import numpy as np
 import scipy.sparse as sp
 
+from fixtures.ranking import recall_at_10
 from hybridrec_core.interfaces import FitContext
-from hybridrec_core.ranking import topk_for_users
 from hybridrec_core.testing import ModelTests, toy_feature_set
 from hybridrec_plugins.models.item_knn import ItemKNN
 from hybridrec_plugins.models.mf import ImplicitALS
@@ -21,21 +21,14 @@ class TestImplicitALS(ModelTests):
     example_params = {"factors": 8, "iterations": 5}
 
 
-def _recall(model, fs) -> float:
-    users = np.unique(fs.test.user)
-    idx, _ = topk_for_users(model.score_items, users, 10, fs.train.csr(fs.n_users, fs.n_items))
-    rel = fs.test.csr(fs.n_users, fs.n_items)
-    return float(np.mean([np.isin(rel[u].indices, idx[j]).mean() for j, u in enumerate(users)]))
-
-
 def test_baselines_beat_popularity_on_planted_clusters() -> None:
     fs = toy_feature_set()
     pop = Popularity()
     pop.fit(fs, FitContext())
-    base = _recall(pop, fs)
+    base = recall_at_10(pop, fs)
     for model in (ItemKNN({"neighbors": 30}), ImplicitALS({"factors": 8, "iterations": 10})):
         model.fit(fs, FitContext(seed=0, device="cpu"))
-        assert _recall(model, fs) > base + 0.03, model.name
+        assert recall_at_10(model, fs) > base + 0.03, model.name
 
 
 def test_item_knn_pruning_keeps_at_most_n_neighbours() -> None:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from fixtures.ranking import recall_at_10
 from hybridrec_core.interfaces import FitContext
 from hybridrec_core.ranking import topk_for_users
 from hybridrec_core.testing import ModelTests, toy_feature_set
@@ -27,13 +28,6 @@ class TestHybridRegression(ModelTests):
         assert HybridMusicRecommender(SMALL).predicts_target is False
 
 
-def _recall_at_10(model, fs) -> float:
-    users = np.unique(fs.test.user)
-    idx, _ = topk_for_users(model.score_items, users, 10, fs.train.csr(fs.n_users, fs.n_items))
-    rel = fs.test.csr(fs.n_users, fs.n_items)
-    return float(np.mean([np.isin(rel[u].indices, idx[j]).mean() for j, u in enumerate(users)]))
-
-
 def test_hybrid_beats_popularity_on_planted_clusters() -> None:
     fs = toy_feature_set()
     pop = Popularity()
@@ -42,7 +36,7 @@ def test_hybrid_beats_popularity_on_planted_clusters() -> None:
         {"embedding_dim": 16, "hidden_layers": [32, 16], "epochs": 25, "batch_size": 128, "early_stopping_patience": 25}
     )
     hyb.fit(fs, FitContext(seed=0, device="cpu"))
-    assert _recall_at_10(hyb, fs) > _recall_at_10(pop, fs) + 0.03
+    assert recall_at_10(hyb, fs) > recall_at_10(pop, fs) + 0.03
 
 
 @pytest.fixture(scope="module")
