@@ -54,7 +54,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         expected = expected_per_day(config)
         busiest = expected[expected["day"] < "2023-12-01"].sort_values(["rows", "day"], ascending=False)["day"].tolist()
         yield {"defs": definitions, "instance": instance, "store": Store(tmp / "hybridrec.duckdb"), "tmp": tmp,
-               "config": config, "expected": dict(zip(expected["day"], expected["rows"])), "days": busiest[:2]}
+               "config": config, "expected": dict(zip(expected["day"], expected["rows"])), "days": busiest[:3]}
 
 
 def _snapshot(store: Store, days: list[str] | None = None, exclude: list[str] | None = None) -> dict[str, pd.DataFrame]:
@@ -81,13 +81,16 @@ def test_full_refresh_keeps_day_partitions_and_export_out(world) -> None:
 
 def test_two_partitions_each_touch_only_their_day_and_reruns_are_idempotent(world) -> None:
     store, instance, expected = world["store"], world["instance"], world["expected"]
-    d1, d2 = world["days"]
+    d1, d2, other = world["days"]
     job = world["defs"].resolve_job_def(DAILY_PARTITIONS)
-    others_before = _snapshot(store, exclude=[d1, d2]) if store.table_exists("daily_features") else None
+    # a day outside the two under test, so "the other days stay untouched" has rows to compare
+    assert job.execute_in_process(partition_key=other, instance=instance).success
+    others_before = _snapshot(store, exclude=[d1, d2])
+    assert all(len(frame) > 0 for frame in others_before.values())
 
     assert job.execute_in_process(partition_key=d1, instance=instance).success
     counts = day_counts(store)
-    assert counts[d1] == expected[d1] > 0 and d2 not in counts
+    assert counts[d1] == expected[d1] > 0 and d2 not in counts and counts[other] == expected[other]
     assert day_counts(store, "daily_features")[d1] == expected[d1]
     first_day = _snapshot(store, [d1])
 
@@ -102,8 +105,7 @@ def test_two_partitions_each_touch_only_their_day_and_reruns_are_idempotent(worl
     both = _snapshot(store, [d1, d2])
     assert job.execute_in_process(partition_key=d2, instance=instance).success
     _assert_same(_snapshot(store, [d1, d2]), both)  # re-running a partition changes nothing
-    if others_before is not None:
-        _assert_same(_snapshot(store, exclude=[d1, d2]), others_before)
+    _assert_same(_snapshot(store, exclude=[d1, d2]), others_before)
     done = instance.get_materialized_partitions(AssetKey("daily_features"))
     assert {d1, d2} <= done
 
@@ -111,8 +113,10 @@ def test_two_partitions_each_touch_only_their_day_and_reruns_are_idempotent(worl
 def test_a_range_backfills_in_one_run_with_per_day_rows(world) -> None:
     store, instance, expected = world["store"], world["instance"], world["expected"]
     days = ["2022-06-01", "2022-06-02", "2022-06-03", "2022-06-04"]
-    outside = _snapshot(store, exclude=days) if store.table_exists("daily_features") else None
     job = world["defs"].resolve_job_def(DAILY_PARTITIONS)
+    assert job.execute_in_process(partition_key=world["days"][2], instance=instance).success  # a day outside the range
+    outside = _snapshot(store, exclude=days)
+    assert all(len(frame) > 0 for frame in outside.values())
     result = job.execute_in_process(instance=instance, tags={
         ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]})
     assert result.success
@@ -120,8 +124,7 @@ def test_a_range_backfills_in_one_run_with_per_day_rows(world) -> None:
     for day in days:
         assert counts.get(day, 0) == encoded.get(day, 0) == expected.get(day, 0)
     assert sum(counts.get(d, 0) for d in days) > 0
-    if outside is not None:
-        _assert_same(_snapshot(store, exclude=days), outside)
+    _assert_same(_snapshot(store, exclude=days), outside)
     assert set(days) <= instance.get_materialized_partitions(AssetKey("daily_interactions"))
 
 
