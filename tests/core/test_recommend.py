@@ -186,6 +186,10 @@ def test_flags_from_context_reach_the_chain(fs, hybrid) -> None:
     cfg = RecommendConfig(k=10, pool_size=40)
     res = recommend(hybrid, fs, cfg, [ExplicitFilter()], users=["u1", "u2", "u3"], context=ctx)
     assert not fs.item_features.explicit[res.items[:2]].any()
+    # targeted, not global: the flagged users' unfiltered lists had explicit tracks, u3 keeps its list
+    plain = recommend(hybrid, fs, RecommendConfig(k=10), [], users=["u1", "u2", "u3"])
+    assert fs.item_features.explicit[plain.items[:2]].any()
+    np.testing.assert_array_equal(res.items[2], plain.items[2])
 
 
 class _Escapes(ReRanker):
@@ -349,9 +353,13 @@ def test_failure_while_writing_rolls_the_merge_back(tmp_path, fs, hybrid) -> Non
 
 
 def test_recommend_takes_user_flags_or_a_context_not_both(fs, hybrid) -> None:
-    flags = {"no_explicit": np.ones(fs.n_users, dtype=bool)}
+    only_u1 = np.zeros(fs.n_users, dtype=bool)
+    only_u1[1] = True
+    flags = {"no_explicit": only_u1}
     cfg = RecommendConfig(k=10, pool_size=40)
     res = recommend(hybrid, fs, cfg, [ExplicitFilter()], users=["u1", "u2"], user_flags=flags)
-    assert not fs.item_features.explicit[res.items].any()
+    assert not fs.item_features.explicit[res.items[0]].any()
+    plain = recommend(hybrid, fs, RecommendConfig(k=10), [], users=["u1", "u2"])
+    np.testing.assert_array_equal(res.items[1], plain.items[1])  # u2 is not flagged: its list is unchanged
     with pytest.raises(ValueError, match="inside the context"):
         recommend(hybrid, fs, cfg, [ExplicitFilter()], users=["u1"], context=RerankContext(fs), user_flags=flags)
