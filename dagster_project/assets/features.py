@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, Metadat
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import DUCKDB_POOL
-from dagster_project.assets.ingestion import RAW_TABLES
+from dagster_project.assets.ingestion import FEATURE_INPUTS
 from dagster_project.config import PipelineRunConfig
 from dagster_project.metadata import table_metadata, tables_like
 from dagster_project.resources import ArtifactsResource, resolve, store_of
@@ -23,12 +23,12 @@ SPLIT_PREFIXES = ("split_",)
         AssetSpec(
             "feature_tables",
             description="Encoded item/user features, vocabularies and fitted encoder states (features_*, vocab_*).",
-            group_name=GROUP, deps=list(RAW_TABLES), kinds={"duckdb"},
+            group_name=GROUP, deps=list(FEATURE_INPUTS), kinds={"duckdb"},
         ),
         AssetSpec(
             "splits",
             description="Interaction splits (split_train, split_valid, split_test, split_cold_user, split_cold_item).",
-            group_name=GROUP, deps=list(RAW_TABLES), kinds={"duckdb"},
+            group_name=GROUP, deps=list(FEATURE_INPUTS), kinds={"duckdb"},
         ),
     ],
     pool=DUCKDB_POOL,

@@ -18,7 +18,10 @@ RAW_TABLES: dict[str, str] = {
     "raw_users": "Validated users (from the source's user table, or derived from interactions).",
     "raw_interactions": "Validated interactions, duplicates merged (sum plays, latest timestamp).",
     "quarantine": "Rows rejected by validation, with the table, row number, reason and raw row.",
+    "user_flags": "Per-user boolean flags (e.g. no_explicit) read by re-rankers; empty when the source has none.",
 }
+# What the features are built from; user_flags only matter when lists are made (recommendations).
+FEATURE_INPUTS: tuple[str, ...] = tuple(t for t in RAW_TABLES if t != "user_flags")
 
 
 def _json_safe(value: Any) -> Any:

@@ -21,7 +21,7 @@ def build_recommendations_asset(primary_model: str) -> AssetsDefinition:
     @asset(
         name="recommendations",
         group_name=GROUP,
-        deps=[model_asset_name(primary_model), "feature_tables", "splits"],
+        deps=[model_asset_name(primary_model), "feature_tables", "splits", "user_flags"],
         kinds={"duckdb"},
         pool=DUCKDB_POOL,
         description=f"Top-k tracks for every user from model {primary_model!r} after the re-ranker chain, "

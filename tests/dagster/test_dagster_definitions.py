@@ -17,6 +17,7 @@ from dagster_testkit import make_definitions, small_config
 
 EXPECTED_GROUPS = {
     "raw_tracks": "ingestion", "raw_users": "ingestion", "raw_interactions": "ingestion", "quarantine": "ingestion",
+    "user_flags": "ingestion",
     "feature_tables": "features", "splits": "features",
     "evaluation_report": "evaluation", "recommendations": "recommendations",
 }

@@ -15,7 +15,7 @@ from hybridrec_core import api
 
 from dagster_testkit import make_definitions, materialization_metadata, materialize_all, materialized_keys, small_config
 
-UPSTREAM = ["raw_tracks", "raw_users", "raw_interactions", "quarantine", "feature_tables", "splits"]
+UPSTREAM = ["raw_tracks", "raw_users", "raw_interactions", "quarantine", "user_flags", "feature_tables", "splits"]
 
 
 def train_hybrid(world: dict):

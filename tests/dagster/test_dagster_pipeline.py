@@ -21,7 +21,7 @@ from dagster_testkit import (
 )
 
 ALL_ASSETS = {
-    "raw_tracks", "raw_users", "raw_interactions", "quarantine", "feature_tables", "splits",
+    "raw_tracks", "raw_users", "raw_interactions", "quarantine", "user_flags", "feature_tables", "splits",
     "model_hybrid", "model_popularity", "evaluation_report", "recommendations",
 }
 
