@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 from hybridrec_core.dataset import UNKNOWN_INDEX, FeatureSet
-from hybridrec_core.errors import DataError, HybridrecError
-from hybridrec_core.storage import Store, validate_identifier
+from hybridrec_core.errors import DataError
+from hybridrec_core.storage import Store
 
 FLAGS_TABLE = "user_flags"
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -90,28 +90,19 @@ def load_user_flags(store: Store, features: FeatureSet) -> dict[str, np.ndarray]
     unknown user, shared by every id the vocabulary lacks) is never flagged, so one flagged stranger
     cannot flag them all. No database file or no table means no flags (``{}``).
     """
-    if not store.path.exists():
+    if not store.table_exists(FLAGS_TABLE):  # also False when there is no database file yet
         return {}
     with store.connect(read_only=True) as con:
-        found = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [FLAGS_TABLE]
-        ).fetchone()[0]
-        if not found:
-            return {}
         types = {r[0]: r[1] for r in con.execute(f'DESCRIBE "{FLAGS_TABLE}"').fetchall()}
-        names = [c for c in types if c != "user_id"]
+        names = [c for c in types if c != "user_id"]  # used as arrow column names only, never in SQL
         if "user_id" not in types:
             raise DataError(f"table {FLAGS_TABLE} in {store.path} has no user_id column; re-run ingest")
-        for name in names:
-            try:
-                validate_identifier(name)
-            except HybridrecError as exc:
-                raise DataError(f"table {FLAGS_TABLE} in {store.path}: {exc}") from exc
-            if types[name] != "BOOLEAN":
-                raise DataError(
-                    f"table {FLAGS_TABLE} in {store.path}: column {name!r} is {types[name]}, expected BOOLEAN; "
-                    "re-run ingest (it validates flag values)"
-                )
+        wrong = [f"{n!r} is {types[n]}" for n in names if types[n] != "BOOLEAN"]
+        if wrong:
+            raise DataError(
+                f"table {FLAGS_TABLE} in {store.path}: column {wrong[0]}, expected BOOLEAN; "
+                "re-run ingest (it validates flag values)"
+            )
         table = con.sql(f'SELECT * FROM "{FLAGS_TABLE}"').to_arrow_table()
     idx = features.users.index_of(table.column("user_id").to_numpy(zero_copy_only=False))
     known = idx > UNKNOWN_INDEX
