@@ -227,6 +227,7 @@ class DataParallel:
         self.seed = seed
         self.device = ctx.device
         self.sparse = list(sparse_params)
+        self._widths = [math.prod(p.shape[1:]) for p in self.sparse]  # floats per embedding row
         sparse_ids = {id(p) for p in self.sparse}
         wrapper = _LossModule(module, batch_loss)
         state_keys = set(module.state_dict())
@@ -317,14 +318,14 @@ class DataParallel:
         counts = torch.tensor([r.numel() for r in rows], dtype=torch.long, device=self.device)
         all_counts = [torch.empty_like(counts) for _ in range(world)]
         dist.all_gather(all_counts, counts)
-        count_mat = torch.stack(all_counts).cpu()  # (world, tables)
-        if int(count_mat.sum()) == 0:
+        count_mat = torch.stack(all_counts).tolist()  # (world, tables), one device->host copy
+        if not any(map(any, count_mat)):
             for p in self.sparse:
                 p.grad = None
             return
-        widths = torch.tensor([math.prod(p.shape[1:]) for p in self.sparse])  # floats per row
-        row_pad = int(count_mat.sum(1).max())
-        val_pad = int((count_mat * widths).sum(1).max())
+        widths = self._widths
+        row_pad = max(sum(c) for c in count_mat)
+        val_pad = max(sum(c * w for c, w in zip(cs, widths)) for cs in count_mat)
         flat_rows = torch.zeros(row_pad, dtype=torch.long, device=self.device)
         flat_vals = torch.zeros(val_pad, dtype=torch.float32, device=self.device)
         r_cat, v_cat = torch.cat(rows), torch.cat(values)
@@ -339,8 +340,7 @@ class DataParallel:
         for r in range(world):
             ro = vo = 0
             for t, p in enumerate(self.sparse):
-                c = int(count_mat[r, t])
-                w = int(widths[t])
+                c, w = count_mat[r][t], widths[t]
                 per_table_rows[t].append(got_rows[r][ro : ro + c])
                 per_table_vals[t].append(got_vals[r][vo : vo + c * w].reshape(c, *p.shape[1:]))
                 ro, vo = ro + c, vo + c * w
