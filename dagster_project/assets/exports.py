@@ -10,6 +10,7 @@ from pydantic import Field
 
 from dagster_project.assets import DUCKDB_POOL
 from dagster_project.resources import ArtifactsResource, store_of
+from dagster_project.writer_turn import writer_turn
 from hybridrec_core.daily import DAILY_FEATURES
 from hybridrec_core.export import DEFAULT_BUCKETS, PARTITION_SCHEMES, export_parquet
 
@@ -36,15 +37,16 @@ class ParquetExportConfig(Config):
 def parquet_export(
     context: AssetExecutionContext, config: ParquetExportConfig, duckdb: DuckDBResource, artifacts: ArtifactsResource
 ) -> MaterializeResult:
-    report = export_parquet(store_of(duckdb), artifacts.path("exports", "parquet"), tables=config.tables or None,
-                            partition_by=config.partition_by, buckets=config.buckets)  # type: ignore[arg-type]
-    context.log.info(f"exported {len(report.tables)} tables to {report.out_dir} in {report.seconds:.1f}s")
-    lines = ["| table | rows | files | partitioned by |", "|---|---|---|---|"]
-    lines += [f"| {t.name} | {t.rows} | {t.files} | {t.partition_column or '-'} |" for t in report.tables]
-    return MaterializeResult(metadata={
-        "path": MetadataValue.path(report.out_dir),
-        "tables": MetadataValue.md("\n".join(lines)),
-        "dagster/row_count": MetadataValue.int(sum(t.rows for t in report.tables)),
-        "partition_by": MetadataValue.text(report.partition_by),
-        "seconds": MetadataValue.float(report.seconds),
-    })
+    with writer_turn(context, duckdb.database):
+        report = export_parquet(store_of(duckdb), artifacts.path("exports", "parquet"), tables=config.tables or None,
+                                partition_by=config.partition_by, buckets=config.buckets)  # type: ignore[arg-type]
+        context.log.info(f"exported {len(report.tables)} tables to {report.out_dir} in {report.seconds:.1f}s")
+        lines = ["| table | rows | files | partitioned by |", "|---|---|---|---|"]
+        lines += [f"| {t.name} | {t.rows} | {t.files} | {t.partition_column or '-'} |" for t in report.tables]
+        return MaterializeResult(metadata={
+            "path": MetadataValue.path(report.out_dir),
+            "tables": MetadataValue.md("\n".join(lines)),
+            "dagster/row_count": MetadataValue.int(sum(t.rows for t in report.tables)),
+            "partition_by": MetadataValue.text(report.partition_by),
+            "seconds": MetadataValue.float(report.seconds),
+        })

@@ -10,6 +10,7 @@ from dagster_project.assets import DUCKDB_POOL
 from dagster_project.config import PipelineRunConfig
 from dagster_project.metadata import table_metadata
 from dagster_project.resources import ArtifactsResource, resolve, store_of
+from dagster_project.writer_turn import writer_turn
 from hybridrec_core import api
 
 GROUP = "ingestion"
@@ -40,15 +41,16 @@ def raw_tables(
     context: AssetExecutionContext, pipeline: PipelineRunConfig, duckdb: DuckDBResource, artifacts: ArtifactsResource
 ) -> Iterator[MaterializeResult]:
     """Load the configured source, validate in DuckDB SQL and write raw_* + quarantine atomically."""
-    cfg = resolve(pipeline, duckdb, artifacts)
-    store = store_of(duckdb)
-    report = api.ingest(cfg, store)
-    report_dict = _json_safe(report.to_dict())
-    per_table = report_dict.get("tables", {})
-    context.log.info(f"ingested source {cfg.source.name!r}: {per_table}")
-    for name in RAW_TABLES:
-        meta = table_metadata(store, [name])
-        meta["source"] = MetadataValue.text(cfg.source.name)
-        counts = per_table.get(name.removeprefix("raw_"))
-        meta["ingest_report"] = MetadataValue.json(counts if counts is not None else report_dict)
-        yield MaterializeResult(asset_key=name, metadata=meta)
+    with writer_turn(context, duckdb.database):
+        cfg = resolve(pipeline, duckdb, artifacts)
+        store = store_of(duckdb)
+        report = api.ingest(cfg, store)
+        report_dict = _json_safe(report.to_dict())
+        per_table = report_dict.get("tables", {})
+        context.log.info(f"ingested source {cfg.source.name!r}: {per_table}")
+        for name in RAW_TABLES:
+            meta = table_metadata(store, [name])
+            meta["source"] = MetadataValue.text(cfg.source.name)
+            counts = per_table.get(name.removeprefix("raw_"))
+            meta["ingest_report"] = MetadataValue.json(counts if counts is not None else report_dict)
+            yield MaterializeResult(asset_key=name, metadata=meta)

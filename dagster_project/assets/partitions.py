@@ -33,6 +33,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.assets import DUCKDB_POOL
 from dagster_project.config import PipelineRunConfig
 from dagster_project.resources import ArtifactsResource, resolve, store_of
+from dagster_project.writer_turn import writer_turn
 from hybridrec_core.config import PipelineConfig
 from hybridrec_core.daily import DAILY_FEATURES, DAILY_INTERACTIONS, as_day, encode_days, ingest_days
 from hybridrec_core.errors import ConfigError, DataError
@@ -133,23 +134,24 @@ def _partitioned_assets(partitions_def: DailyPartitionsDefinition) -> list[Asset
     def daily_interactions(
         context: AssetExecutionContext, pipeline: PipelineRunConfig, duckdb: DuckDBResource, artifacts: ArtifactsResource
     ) -> MaterializeResult:
-        cfg = resolve(pipeline, duckdb, artifacts)
-        start, end = window_days(context)
-        source = get_plugin_manager().create(PluginKind.SOURCE, cfg.source.name, cfg.source.params)
-        report = ingest_days(source, store_of(duckdb), start, end)
-        context.log.info(f"days [{start}, {end}): {report.accepted} rows, {report.quarantined} quarantined, "
-                         f"{report.merged} merged, {report.undated} source rows without a timestamp")
-        meta = _per_day_metadata(report.per_day, start, end)
-        meta.update({
-            "source": MetadataValue.text(cfg.source.name),
-            "rows_read": MetadataValue.int(report.rows_read),
-            "quarantined": MetadataValue.int(report.quarantined),
-            "merged": MetadataValue.int(report.merged),
-            "undated_source_rows": MetadataValue.int(report.undated),
-            "quarantine_reasons": MetadataValue.json(report.reasons),
-            "seconds": MetadataValue.float(report.seconds),
-        })
-        return MaterializeResult(metadata=meta)
+        with writer_turn(context, duckdb.database):
+            cfg = resolve(pipeline, duckdb, artifacts)
+            start, end = window_days(context)
+            source = get_plugin_manager().create(PluginKind.SOURCE, cfg.source.name, cfg.source.params)
+            report = ingest_days(source, store_of(duckdb), start, end)
+            context.log.info(f"days [{start}, {end}): {report.accepted} rows, {report.quarantined} quarantined, "
+                             f"{report.merged} merged, {report.undated} source rows without a timestamp")
+            meta = _per_day_metadata(report.per_day, start, end)
+            meta.update({
+                "source": MetadataValue.text(cfg.source.name),
+                "rows_read": MetadataValue.int(report.rows_read),
+                "quarantined": MetadataValue.int(report.quarantined),
+                "merged": MetadataValue.int(report.merged),
+                "undated_source_rows": MetadataValue.int(report.undated),
+                "quarantine_reasons": MetadataValue.json(report.reasons),
+                "seconds": MetadataValue.float(report.seconds),
+            })
+            return MaterializeResult(metadata=meta)
 
     @asset(
         name=DAILY_FEATURES,
@@ -163,21 +165,22 @@ def _partitioned_assets(partitions_def: DailyPartitionsDefinition) -> list[Asset
         "(user/item indices, target, hour, weekday, recency); unseen ids get indices after the fitted vocabulary.",
     )
     def daily_features(context: AssetExecutionContext, duckdb: DuckDBResource) -> MaterializeResult:
-        start, end = window_days(context)
-        report = encode_days(store_of(duckdb), start, end)
-        context.log.info(f"encoded days [{start}, {end}): {report.rows} rows, {report.new_users} new users, "
-                         f"{report.new_items} new tracks")
-        if report.stale_days:
-            context.log.warning(f"{report.stale_days} day(s) of {DAILY_FEATURES} were encoded with encoders that have "
-                                "been refitted since; backfill them to re-encode")
-        meta = _per_day_metadata(report.per_day, start, end)
-        meta.update({
-            "new_users": MetadataValue.int(report.new_users),
-            "new_tracks": MetadataValue.int(report.new_items),
-            "encoder_version": MetadataValue.text(report.encoder_version),
-            "stale_days": MetadataValue.int(report.stale_days),
-            "seconds": MetadataValue.float(report.seconds),
-        })
-        return MaterializeResult(metadata=meta)
+        with writer_turn(context, duckdb.database):
+            start, end = window_days(context)
+            report = encode_days(store_of(duckdb), start, end)
+            context.log.info(f"encoded days [{start}, {end}): {report.rows} rows, {report.new_users} new users, "
+                             f"{report.new_items} new tracks")
+            if report.stale_days:
+                context.log.warning(f"{report.stale_days} day(s) of {DAILY_FEATURES} were encoded with encoders that have "
+                                    "been refitted since; backfill them to re-encode")
+            meta = _per_day_metadata(report.per_day, start, end)
+            meta.update({
+                "new_users": MetadataValue.int(report.new_users),
+                "new_tracks": MetadataValue.int(report.new_items),
+                "encoder_version": MetadataValue.text(report.encoder_version),
+                "stale_days": MetadataValue.int(report.stale_days),
+                "seconds": MetadataValue.float(report.seconds),
+            })
+            return MaterializeResult(metadata=meta)
 
     return [daily_interactions, daily_features]

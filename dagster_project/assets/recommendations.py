@@ -12,6 +12,7 @@ from dagster_project.assets.models import artifact_version, model_asset_name
 from dagster_project.config import PipelineRunConfig
 from dagster_project.metadata import frame_markdown, table_metadata
 from dagster_project.resources import ArtifactsResource, resolve, store_of
+from dagster_project.writer_turn import writer_turn
 from hybridrec_core import api
 
 GROUP = "recommendations"
@@ -34,28 +35,29 @@ def build_recommendations_asset(primary_model: str) -> AssetsDefinition:
         from hybridrec_core.recommend import write_recommendations
         from hybridrec_core.user_flags import flag_counts
 
-        cfg = resolve(pipeline, duckdb, artifacts)
-        store = store_of(duckdb)
-        features = api.load_features(cfg, store)
-        trained = api.load_trained(cfg, features, cfg.primary_model)
-        flags = api.load_user_flags(cfg, features, store) if cfg.rerankers else {}
-        frame = api.recommend(cfg, features, trained.model, user_flags=flags)
-        version = f"{trained.name}:{artifact_version(trained.artifact)}"
-        rows = write_recommendations(store, frame, version, mode="replace")  # every user: a full rewrite
-        context.log.info(
-            f"wrote {rows} recommendation rows for {frame['user_id'].nunique()} users; "
-            f"flagged users per flag: {flag_counts(flags)}"
-        )
-        meta = table_metadata(store, ["recommendations"])
-        meta.update({
-            "model_version": MetadataValue.text(version),
-            "users": MetadataValue.int(int(frame["user_id"].nunique())),
-            "k": MetadataValue.int(cfg.recommend.k),
-            "rerankers": MetadataValue.json([r.name for r in cfg.rerankers]),
-            "flagged_users": MetadataValue.json(flag_counts(flags)),
-            "readable_preview": MetadataValue.md(_readable(frame)),
-        })
-        return MaterializeResult(metadata=meta)
+        with writer_turn(context, duckdb.database):
+            cfg = resolve(pipeline, duckdb, artifacts)
+            store = store_of(duckdb)
+            features = api.load_features(cfg, store)
+            trained = api.load_trained(cfg, features, cfg.primary_model)
+            flags = api.load_user_flags(cfg, features, store) if cfg.rerankers else {}
+            frame = api.recommend(cfg, features, trained.model, user_flags=flags)
+            version = f"{trained.name}:{artifact_version(trained.artifact)}"
+            rows = write_recommendations(store, frame, version, mode="replace")  # every user: a full rewrite
+            context.log.info(
+                f"wrote {rows} recommendation rows for {frame['user_id'].nunique()} users; "
+                f"flagged users per flag: {flag_counts(flags)}"
+            )
+            meta = table_metadata(store, ["recommendations"])
+            meta.update({
+                "model_version": MetadataValue.text(version),
+                "users": MetadataValue.int(int(frame["user_id"].nunique())),
+                "k": MetadataValue.int(cfg.recommend.k),
+                "rerankers": MetadataValue.json([r.name for r in cfg.rerankers]),
+                "flagged_users": MetadataValue.json(flag_counts(flags)),
+                "readable_preview": MetadataValue.md(_readable(frame)),
+            })
+            return MaterializeResult(metadata=meta)
 
     return recommendations
 

@@ -1,6 +1,11 @@
 """Two runs started at the same moment in two processes against one DuckDB file: both succeed,
-their DuckDB-writing steps never overlap (the ``hybridrec_duckdb`` pool has one slot), and the
-tables are whole and consistent afterwards."""
+their DuckDB-writing steps never write at the same time, and the tables are whole and consistent
+afterwards.
+
+A writer step's turn runs from its "took the DuckDB writer turn" log line to its end. The
+``hybridrec_duckdb`` pool (one slot) alone does not guarantee this: Dagster's SQLite slot claim is
+not atomic across processes, and this test failed in CI once when both runs got the slot.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from dagster_project.assets import DUCKDB_POOL
 from dagster_project.home import ensure_dagster_home
+from dagster_project.writer_turn import TURN_TAKEN
 from hybridrec_core.storage import Store
 
 HERE = Path(__file__).resolve().parent
@@ -22,16 +28,17 @@ WRITER_STEPS = {"raw_tables", "feature_tables_and_splits", "recommendations"}
 
 
 def _writer_intervals(instance: DagsterInstance, run_id: str) -> list[tuple[float, float, str]]:
+    """(turn taken, step ended, step) for every writer step of the run."""
     starts: dict[str, float] = {}
     spans = []
     for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None or event.step_key not in WRITER_STEPS:
+        if record.step_key not in WRITER_STEPS:
             continue
-        if event.event_type == DagsterEventType.STEP_START:
-            starts[event.step_key] = record.timestamp
-        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            spans.append((starts[event.step_key], record.timestamp, event.step_key))
+        event = record.dagster_event
+        if event is None and TURN_TAKEN in record.user_message:
+            starts[record.step_key] = record.timestamp
+        elif event is not None and event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            spans.append((starts[record.step_key], record.timestamp, record.step_key))
     return spans
 
 
