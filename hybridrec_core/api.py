@@ -65,11 +65,12 @@ def build_features(config: PipelineConfig, store=None) -> FeatureSet:
     return _build(store or open_store(config), config)
 
 
-def load_features(config: PipelineConfig, store=None) -> FeatureSet:
-    """Read the FeatureSet back from the features_* / split_* tables."""
+def load_features(config: PipelineConfig, store=None, shard: tuple[int, int] | None = None) -> FeatureSet:
+    """Read the FeatureSet back from the features_* / split_* tables; ``shard=(rank, world_size)``
+    reads only that data-parallel rank's training rows (see :func:`hybridrec_core.features.load_features`)."""
     from hybridrec_core.features import load_features as _load
 
-    return _load(store or open_store(config))
+    return _load(store or open_store(config), shard=shard)
 
 
 @dataclass
@@ -94,7 +95,9 @@ def train(
 
     ``distributed``: this process is one rank of a torchrun job (see
     :mod:`hybridrec_core.distributed_train`); models train data-parallel through the training
-    engine and only rank 0 saves (the other ranks' ``artifact`` is None)."""
+    engine and only rank 0 saves (the other ranks' ``artifact`` is None). ``features`` may then
+    hold only this rank's shard of the training split (``load_features(..., shard=(rank, world))``);
+    models that need the whole split (``Model.needs_whole_train``) are refused such features."""
     from hybridrec_core.artifacts import save_model
 
     pm = get_plugin_manager()
@@ -104,15 +107,24 @@ def train(
         if models is not None and spec.name not in models:
             continue
         model = pm.create(PluginKind.MODEL, spec.name, spec.params)
+        _check_shard_fit(spec.name, model, features, distributed)
         ctx = FitContext(
             seed=config.seed,
             device=config.device if distributed is None else str(distributed.device),
             checkpoint_dir=out_root / spec.name / "checkpoints",
             progress=progress,
             distributed=distributed,
+            train_shard=features.train_shard,
         )
         started = time.perf_counter()
         history = model.fit(features, ctx)
+        if features.train_shard is not None and not history.extra.get("train_sharded"):
+            from hybridrec_core.distributed import DistributedTrainingError
+
+            raise DistributedTrainingError(
+                f"model {spec.name!r} did not train through the training engine, so it was fitted on "
+                f"{features.train_shard.describe()} alone; its class should set needs_whole_train = True"
+            )
         if history.seconds <= 0:  # models without an epoch loop (baselines) leave timing to the caller
             history.seconds = time.perf_counter() - started
         path = None
@@ -120,6 +132,24 @@ def train(
             path = save_model(model, out_root / spec.name, features=features, history=history)
         trained[spec.name] = TrainedModel(spec.name, model, history, path)
     return trained
+
+
+def _check_shard_fit(name: str, model: Model, features: FeatureSet, distributed: DistributedContext | None) -> None:
+    """A training-split shard is only for the data-parallel rank it belongs to, and only for models
+    that can train on part of the rows (the engine's data-parallel path)."""
+    shard = features.train_shard
+    if shard is None:
+        return
+    if model.needs_whole_train:
+        features.require_whole_train(f"model {name!r}")
+    if distributed is None or (distributed.rank, distributed.world_size) != (shard.rank, shard.world_size):
+        from hybridrec_core.errors import ConfigError
+
+        where = "one process" if distributed is None else f"rank {distributed.rank} of {distributed.world_size}"
+        raise ConfigError(
+            f"model {name!r}: the FeatureSet's training split is {shard.describe()}, but training runs as "
+            f"{where}; load the whole split, or the shard of this rank"
+        )
 
 
 def load_trained(config: PipelineConfig, features: FeatureSet, name: str | None = None) -> TrainedModel:

@@ -8,15 +8,21 @@ Contract (stable, see README "Contracts"):
   ``FeatureSet.train_user_mask`` / ``train_item_mask`` say which. Models map the others to index 0,
   which is how cold-start users and tracks are scored from their content alone.
 - Item-side arrays are dense and row-aligned with the item vocabulary (row 0 = unknown item).
+- A FeatureSet may hold only one rank's shard of the training split (``train_shard`` set, see
+  :class:`TrainShard`): ``train`` then has that rank's rows, while everything that describes the
+  whole split (``item_popularity()``, ``fingerprint()``, ``train_rows``, the train masks) still
+  answers for the whole split. Code that needs every training row calls ``require_whole_train``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
+
+from hybridrec_core.errors import DataError
 
 AUDIO_FEATURES: tuple[str, ...] = (
     "danceability",
@@ -130,13 +136,65 @@ class InteractionSet:
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test", "cold_user", "cold_item")
 
 
+class WholeTrainRequired(DataError):
+    """Something that needs every training row was given a FeatureSet holding one rank's shard."""
+
+
+def train_fingerprint(sizes: tuple[int, int, int, int], columns: Iterable[Iterable[np.ndarray]]) -> str:
+    """The training-data fingerprint from the vocabulary sizes and the train split's ``user``,
+    ``item`` and ``target`` columns, each an iterable of chunks in table order (hashed as raw bytes:
+    pass the dtypes a loaded FeatureSet has, int64 / int64 / float32). One definition for in-memory
+    arrays and for chunks streamed out of DuckDB, so a fingerprint computed either way is the same."""
+    h = hashlib.sha256()
+    h.update(":".join(str(int(n)) for n in sizes).encode())
+    for chunks in columns:
+        for chunk in chunks:
+            h.update(np.ascontiguousarray(chunk).tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainShard:
+    """Marks a FeatureSet's ``train`` split as shard ``rank`` of ``world_size``: the rows of the
+    users with ``user_idx % world_size == rank`` (so each user's training rows live on one rank).
+
+    It carries the facts about the WHOLE split that a shard cannot derive from its own rows; the
+    FeatureSet answers ``fingerprint()``, ``item_popularity()`` and ``train_rows`` from them, so a
+    model artifact saved from a shard matches the whole FeatureSet it is later loaded with."""
+
+    rank: int
+    world_size: int
+    global_rows: int  # training rows of the whole split
+    fingerprint: str  # FeatureSet.fingerprint() of the whole FeatureSet
+    item_popularity: np.ndarray  # float64 (n_items,): training interactions per item, whole split
+
+    def __post_init__(self) -> None:
+        check_shard(self.rank, self.world_size)
+        if self.global_rows < 0:
+            raise ValueError(f"TrainShard.global_rows must be >= 0, got {self.global_rows}")
+
+    def describe(self) -> str:
+        return f"shard {self.rank} of {self.world_size} (users with user_idx % {self.world_size} == {self.rank})"
+
+
+def check_shard(rank: Any, world_size: Any) -> tuple[int, int]:
+    """``(rank, world_size)`` as ints after checking ``0 <= rank < world_size``; clear errors otherwise."""
+    for name, value in (("rank", rank), ("world_size", world_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise DataError(f"train shard {name} must be an integer, got {value!r}")
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise DataError(f"train shard (rank={rank}, world_size={world_size}) needs world_size >= 1 and 0 <= rank < world_size")
+    return int(rank), int(world_size)
+
+
 @dataclass
 class FeatureSet:
     """Everything a model needs: vocabularies, item features and the splits.
 
     Built by the feature engine from DuckDB tables (``features_*``, ``split_*``), or by hand in
     tests. ``encoder_state`` holds the fitted encoders (JSON-able dicts + arrays) so a model
-    artifact can carry them.
+    artifact can carry them. ``train_shard`` is set when ``train`` holds only one rank's shard
+    (``load_features(store, shard=(rank, world_size))``); None means the whole split.
     """
 
     users: Vocab
@@ -151,6 +209,7 @@ class FeatureSet:
     artist_names: np.ndarray | None = None  # object (n_artists,) display name
     encoder_state: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    train_shard: TrainShard | None = None
 
     @property
     def n_users(self) -> int:
@@ -180,14 +239,33 @@ class FeatureSet:
     def test(self) -> InteractionSet:
         return self.splits.get("test", InteractionSet.empty())
 
+    @property
+    def train_rows(self) -> int:
+        """Rows of the whole training split (``len(train)`` unless ``train`` is a shard)."""
+        return len(self.train) if self.train_shard is None else self.train_shard.global_rows
+
+    def require_whole_train(self, who: str) -> None:
+        """Raise :class:`WholeTrainRequired` naming ``who`` when ``train`` is only one rank's shard."""
+        if self.train_shard is not None:
+            raise WholeTrainRequired(
+                f"{who} needs the whole training split, but this FeatureSet holds {self.train_shard.describe()}; "
+                "use a FeatureSet loaded without shard="
+            )
+
     def item_popularity(self) -> np.ndarray:
-        """Number of training interactions per item (float64, row-aligned with items)."""
+        """Number of training interactions per item (float64, row-aligned with items), over the
+        whole training split even when ``train`` is a shard (popularity negative sampling must not
+        depend on which users a rank holds)."""
+        if self.train_shard is not None:
+            return self.train_shard.item_popularity.copy()
         return np.bincount(self.train.item, minlength=self.n_items).astype(np.float64)
 
     def fingerprint(self) -> str:
-        """A stable hash of the training data and vocab sizes (stored in model artifacts)."""
-        h = hashlib.sha256()
-        h.update(f"{self.n_users}:{self.n_items}:{self.n_artists}:{self.n_genres}".encode())
-        for arr in (self.train.user, self.train.item, self.train.target):
-            h.update(np.ascontiguousarray(arr).tobytes())
-        return h.hexdigest()[:16]
+        """A stable hash of the training data and vocab sizes (stored in model artifacts); a shard
+        answers with the whole split's fingerprint, so its artifacts load against the whole set."""
+        if self.train_shard is not None:
+            return self.train_shard.fingerprint
+        t = self.train
+        return train_fingerprint(
+            (self.n_users, self.n_items, self.n_artists, self.n_genres), ([t.user], [t.item], [t.target])
+        )

@@ -4,11 +4,24 @@
 :func:`hybridrec_core.training.fit_module` switches to :class:`DataParallel` when its
 ``FitContext.distributed`` is set. Design, and why:
 
-- **Sharding.** ``batch_size`` stays the *global* batch: every rank draws the same seeded
-  permutation each epoch and takes its contiguous share of each global batch, so one step of W
-  ranks sees the same samples as one step of a single process with the same ``batch_size``, and
-  an epoch's shards are disjoint and cover the training split. What still differs from one
-  process: negative sampling / id masking / dropout random streams (per rank), BatchNorm batch
+- **Sharding.** ``batch_size`` stays the *global* batch: every epoch takes
+  ``ceil(global training rows / batch_size)`` steps at any world size (fewer only where a rank's
+  share of a step would fall under the two rows BatchNorm needs). Two ways to feed the ranks:
+
+  * *Each rank reads its shard* (``FitContext.train_shard`` set; what the torchrun entry point
+    does): ``load_features(shard=(rank, W))`` gives a rank only the training rows of the users
+    with ``user_idx % W == rank``. The ranks all-gather their row counts once; each epoch every
+    rank shuffles its own rows with a (seed, epoch, rank) permutation and cuts them into the same
+    number of steps (:func:`shard_step_cuts`), so every rank covers its shard once per epoch and
+    none sits a step out (DDP collectives need every rank). Shards need not be equal: each rank's
+    mean loss is scaled by ``W * local batch / global batch``, so the averaged gradient is the
+    mean over the global batch.
+  * *Whole split on every rank* (no ``train_shard``, e.g. ``api.train(..., distributed=ctx)`` with
+    a whole FeatureSet): every rank draws the same permutation and takes its contiguous share of
+    each global batch, so one step of W ranks sees exactly the samples one process would.
+
+  What still differs from one process: which rows share a step (per-rank shuffles of per-user
+  shards), negative sampling / id masking / dropout random streams (per rank), BatchNorm batch
   statistics (per-rank batches) and float reduction order - so results agree statistically, not
   bit for bit (see ``docs/distributed.md`` for the measured tolerance).
 - **Dense parameters** go through :class:`~torch.nn.parallel.DistributedDataParallel` (bucketed
@@ -45,7 +58,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -176,6 +189,23 @@ def shard_bounds(m: int, world: int, rank: int) -> tuple[int, int]:
     return lo, lo + base + (1 if rank < extra else 0)
 
 
+def shard_step_cuts(rank_samples: Sequence[int], batch_size: int) -> np.ndarray:
+    """Row offsets ``(steps + 1, world)`` of one epoch over per-rank shards: at step ``s`` rank
+    ``r`` trains on rows ``[cuts[s, r], cuts[s + 1, r])`` of its own shuffled shard.
+
+    ``steps = ceil(sum(rank_samples) / batch_size)``, so the global batch means what it means on
+    one process; capped at half the smallest shard, so that every rank has at least two rows at
+    every step (BatchNorm) and no rank ever sits a step out (DDP collectives need every rank).
+    A rank's step sizes differ by at most one, and its cuts cover its shard exactly once."""
+    counts = np.asarray(rank_samples, dtype=np.int64)
+    if counts.ndim != 1 or counts.size == 0 or int(counts.min()) < 2:
+        raise ValueError(f"every rank needs at least two training samples, got {counts.tolist()}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    steps = max(1, min(math.ceil(int(counts.sum()) / batch_size), int(counts.min()) // 2))
+    return np.arange(steps + 1, dtype=np.int64)[:, None] * counts[None, :] // steps
+
+
 def maybe_inject_failure(rank: int, epoch: int) -> None:
     """Test hook (see the module docstring): fail this rank after ``epoch`` when asked to."""
     target = _env_int(FAIL_RANK_ENV)
@@ -218,14 +248,18 @@ class DataParallel:
         sparse_params: Sequence[nn.Parameter],
         n_samples: int,
         seed: int,
+        sharded: bool = False,
     ) -> None:
+        """``n_samples``: the samples this rank holds (its shard's when ``sharded``, else the whole
+        split, which every rank must then hold alike)."""
         if not dist.is_initialized():
             raise DistributedTrainingError("FitContext.distributed is set but no process group is initialized")
-        if n_samples < 2 * ctx.world_size:
-            raise ValueError(f"{n_samples} training samples cannot give {ctx.world_size} ranks two samples each")
         self.ctx = ctx
         self.seed = seed
         self.device = ctx.device
+        self.sharded = sharded
+        self.rank_samples = self._gather_samples(n_samples)
+        self._check_samples()
         self.sparse = list(sparse_params)
         self._widths = [math.prod(p.shape[1:]) for p in self.sparse]  # floats per embedding row
         sparse_ids = {id(p) for p in self.sparse}
@@ -270,24 +304,86 @@ class DataParallel:
                 dist.broadcast(t.data, src=0)
 
     # -- data --------------------------------------------------------------------------------
-    def epoch_streams(self, epoch: int, n: int) -> tuple[torch.Tensor, torch.Generator]:
-        """(permutation shared by every rank, this rank's sampling generator) for ``epoch``; also
-        reseeds torch's global RNG per rank so dropout masks differ across ranks."""
-        perm_gen = make_generator(derive_seed(self.seed, epoch, 0), self.device)
-        perm = torch.randperm(n, generator=perm_gen, device=self.device)
-        rank = self.ctx.rank
-        sample_gen = make_generator(derive_seed(self.seed, epoch, 1 + rank), self.device)
-        torch.manual_seed(derive_seed(self.seed, epoch, 1 + self.ctx.world_size + rank))
-        return perm, sample_gen
+    def _gather_samples(self, n_samples: int) -> list[int]:
+        """Every rank's ``n_samples`` (one all-gather), so each rank can plan every rank's batches."""
+        local = torch.tensor([n_samples], dtype=torch.long, device=self.device)
+        got = [torch.empty_like(local) for _ in range(self.ctx.world_size)]
+        dist.all_gather(got, local)
+        return [int(v) for v in torch.cat(got).tolist()]
 
-    def shard(self, batch: torch.Tensor, first: bool) -> torch.Tensor | None:
-        """This rank's share of a global batch, or None when the step is skipped on every rank
-        (a share under two samples cannot train BatchNorm; the rule only uses sizes all ranks know)."""
-        m = batch.numel()
-        if m // self.ctx.world_size < 2 and not first:
-            return None
-        lo, hi = shard_bounds(m, self.ctx.world_size, self.ctx.rank)
-        return batch[lo:hi]
+    def _check_samples(self) -> None:
+        """Refuse data no step could train on, before any rank starts an epoch (every rank sees
+        the same counts, so every rank raises the same error)."""
+        counts, world = self.rank_samples, self.ctx.world_size
+        if self.sharded:
+            small = [r for r, c in enumerate(counts) if c < 2]
+            if small:
+                raise DistributedTrainingError(
+                    f"rank {self.ctx.rank}: ranks {small} hold fewer than two training samples of their shard "
+                    f"(samples per rank: {counts}); use fewer ranks"
+                )
+            return
+        if len(set(counts)) != 1:
+            raise DistributedTrainingError(
+                f"rank {self.ctx.rank}: ranks hold different training sets (samples per rank: {counts}) but the "
+                "FeatureSet is not marked as a shard; load the whole split on every rank, or "
+                "load_features(..., shard=(rank, world_size)) on each"
+            )
+        if counts[0] < 2 * world:
+            raise ValueError(f"{counts[0]} training samples cannot give {world} ranks two samples each")
+
+    @property
+    def global_samples(self) -> int:
+        """Training samples of the whole job: the shards' sum, or the one split every rank holds."""
+        return sum(self.rank_samples) if self.sharded else self.rank_samples[0]
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Steps every rank takes per epoch: ``ceil(global samples / batch_size)`` (with shards,
+        capped as :func:`shard_step_cuts` explains)."""
+        if self.sharded:
+            return len(shard_step_cuts(self.rank_samples, batch_size)) - 1
+        return max(1, math.ceil(self.global_samples / batch_size))
+
+    def epoch_batches(self, epoch: int, batch_size: int) -> tuple[Iterator[tuple[torch.Tensor, float]], torch.Generator]:
+        """(this rank's batches of ``epoch`` as (sample indices, loss scale) pairs, this rank's
+        sampling generator); also reseeds torch's global RNG per rank so dropout masks differ.
+
+        The loss scale is ``world_size * local batch / global batch``: scaling each rank's mean loss
+        by it makes the gradient average over ranks the mean over the global batch, even when the
+        ranks' shares of a step differ in size."""
+        rank, world = self.ctx.rank, self.ctx.world_size
+        sample_gen = make_generator(derive_seed(self.seed, epoch, 1 + rank), self.device)
+        torch.manual_seed(derive_seed(self.seed, epoch, 1 + world + rank))
+        batches = self._shard_batches(epoch, batch_size) if self.sharded else self._shared_batches(epoch, batch_size)
+        return batches, sample_gen
+
+    def _shared_batches(self, epoch: int, batch_size: int) -> Iterator[tuple[torch.Tensor, float]]:
+        """Whole split on every rank: one permutation shared by all ranks, and this rank's
+        contiguous share of each global batch. A step whose shares fall under two samples is
+        skipped on every rank (BatchNorm cannot train on one; the rule only uses sizes all ranks
+        know), except the first, so an epoch always trains."""
+        n, world = self.global_samples, self.ctx.world_size
+        perm = torch.randperm(n, generator=make_generator(derive_seed(self.seed, epoch, 0), self.device), device=self.device)
+        for step, lo in enumerate(range(0, n, batch_size)):
+            m = min(batch_size, n - lo)
+            if m // world < 2 and step > 0:
+                continue
+            a, b = shard_bounds(m, world, self.ctx.rank)
+            yield perm[lo + a : lo + b], world * (b - a) / m
+
+    def _shard_batches(self, epoch: int, batch_size: int) -> Iterator[tuple[torch.Tensor, float]]:
+        """A shard per rank: this rank's own rows in its own (seed, epoch, rank) order, cut into the
+        agreed number of steps with sizes that differ by at most one, so no rank runs out of rows
+        while the others still need it in their collectives."""
+        rank, world = self.ctx.rank, self.ctx.world_size
+        cuts = shard_step_cuts(self.rank_samples, batch_size)
+        sizes = np.diff(cuts, axis=0)
+        scales = (world * sizes[:, rank] / sizes.sum(axis=1)).tolist()
+        gen = make_generator(derive_seed(self.seed, epoch, 1 + 2 * world + rank), self.device)
+        perm = torch.randperm(self.rank_samples[rank], generator=gen, device=self.device)
+        bounds = cuts[:, rank].tolist()
+        for step in range(len(bounds) - 1):
+            yield perm[bounds[step] : bounds[step + 1]], scales[step]
 
     def loss(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """The model's loss on this rank's share, through DDP when there are dense parameters."""

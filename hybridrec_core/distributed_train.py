@@ -2,13 +2,17 @@
 
     torchrun --standalone --nproc-per-node 2 -m hybridrec_core.distributed_train --config pipeline.yaml
 
-Every rank reads the FeatureSet from the DuckDB store exactly like :func:`hybridrec_core.api.train`'s
-callers do (``api.load_features``: short read-only connections, so ranks and other processes take
-turns), then calls ``api.train`` with its :class:`~hybridrec_core.distributed.DistributedContext`.
-Models that train through the engine (``hybrid``) train data-parallel; rank 0 writes the artifact
-with the same ``save_model`` as the single-process path, so ``api.load_trained`` loads it. Models
-without the engine (the baselines) are fitted whole by every rank (identical results) and saved by
-rank 0 - cheap, but pointless: train them in-process.
+Every rank reads its own shard of the training split from the DuckDB store
+(``api.load_features(cfg, shard=(rank, world_size))``: the rows of the users with
+``user_idx % world_size == rank``, filtered in SQL over a short read-only connection, so ranks and
+other processes take turns); vocabularies, item features and the valid/test splits stay whole.
+Each rank then calls ``api.train`` with its :class:`~hybridrec_core.distributed.DistributedContext`.
+Models that train through the engine (``hybrid``) train data-parallel, each rank on its shard;
+rank 0 validates and writes the artifact with the same ``save_model`` as the single-process path
+(the shard reports the whole split's fingerprint), so ``api.load_trained`` on the whole FeatureSet
+loads it. Models that need the whole split (``Model.needs_whole_train``: the baselines) get the
+whole FeatureSet and are fitted whole by every rank (identical results) and saved by rank 0 -
+cheap, but pointless: train them in-process.
 
 ``--pipes``: rank 0 talks to a Dagster ``PipesSubprocessClient`` (logs, then one materialization
 with epochs, best metric, seconds and world size); the other ranks stay silent.
@@ -22,12 +26,17 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
 from hybridrec_core.distributed import BACKENDS, DEFAULT_TIMEOUT_S, DistributedContext, init_distributed, shutdown
 from hybridrec_core.errors import ConfigError
+from hybridrec_core.interfaces import PluginKind
+from hybridrec_core.plugins import get_plugin_manager
+
+if TYPE_CHECKING:
+    from hybridrec_core.api import PipelineConfig, TrainedModel
 
 LOGGER = "hybridrec.train"
 
@@ -106,6 +115,38 @@ def pipes_metadata(name: str, history: Any, artifact: Path | None, ctx: Distribu
     return meta
 
 
+def split_by_data(cfg: PipelineConfig, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(models that train on this rank's shard, models that need the whole training split). Asked
+    of configured instances, so a model may need the whole split only under some configs."""
+    pm = get_plugin_manager()
+    params = {m.name: m.params for m in cfg.models}
+    whole = [n for n in names if pm.create(PluginKind.MODEL, n, params[n]).needs_whole_train]
+    return [n for n in names if n not in whole], whole
+
+
+def train_ranks(
+    cfg: PipelineConfig, names: Sequence[str], ctx: DistributedContext, progress: bool, logger: logging.Logger
+) -> dict[str, TrainedModel]:
+    """Train ``names`` as this rank: on the shard, or on the whole split for models that need it."""
+    from hybridrec_core import api
+
+    sharded, whole = split_by_data(cfg, names)
+    trained: dict[str, TrainedModel] = {}
+    for group, shard in ((sharded, (ctx.rank, ctx.world_size)), (whole, None)):
+        if not group:
+            continue
+        features = api.load_features(cfg, shard=shard)
+        if shard is not None:
+            logger.info(
+                "rank %d read %d of %d training rows (%s)",
+                ctx.rank, len(features.train), features.train_rows, features.train_shard.describe(),
+            )
+        trained.update(api.train(
+            cfg, features, models=list(group), artifacts_dir=cfg.storage.artifacts_dir, progress=progress, distributed=ctx,
+        ))
+    return trained
+
+
 def _configure_logging(rank: int, pipes: Any) -> logging.Logger:
     logger = logging.getLogger(LOGGER)
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
@@ -146,11 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "rank %d of %d on %s (%s backend, %gs collective timeout)",
                 ctx.rank, ctx.world_size, ctx.device, ctx.backend, ctx.timeout_s,
             )
-            features = api.load_features(cfg)
-            trained = api.train(
-                cfg, features, models=selected, artifacts_dir=cfg.storage.artifacts_dir,
-                progress=args.progress and ctx.is_main, distributed=ctx,
-            )
+            trained = train_ranks(cfg, selected, ctx, args.progress and ctx.is_main, logger)
         finally:
             shutdown()
         if not ctx.is_main:
@@ -158,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, t in trained.items():
             h = t.history
             if "world_size" not in h.extra:
-                logger.warning("%s does not train through the engine: every rank fitted it whole", name)
+                logger.warning("%s needs the whole training split: every rank fitted it whole", name)
             best = "" if h.best_metric is None else f", best {h.monitor}={h.best_metric:.4f} (epoch {h.best_epoch})"
             logger.info("trained %s in %.1fs, %d epochs, %d ranks%s: %s", name, h.seconds, len(h.epochs), ctx.world_size, best, t.artifact)
             print(f"trained {name} in {h.seconds:.1f}s on {ctx.world_size} x {h.device}{best}: {t.artifact}", flush=True)

@@ -305,6 +305,7 @@ def evaluate(
     """Evaluate every model on the same users and segments with every metric (see module doc)."""
     if not models:
         raise ValueError("evaluate() needs at least one model")
+    features.require_whole_train("evaluation (seen items and history buckets)")
     models, fitted_baseline = _ensure_baseline(dict(models), features, seed)
     segments, counts = build_segments(features, config, seed)
     seen = features.train.csr(features.n_users, features.n_items)

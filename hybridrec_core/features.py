@@ -2,7 +2,11 @@
 
 ``build_features`` writes every output table (``vocab_*``, ``features_*``, ``split_*`` and the
 fitted encoder states) in ONE transaction, so a failed build leaves the previous tables intact.
-``load_features`` rebuilds exactly the same :class:`FeatureSet` from those tables.
+``load_features`` rebuilds exactly the same :class:`FeatureSet` from those tables, or, with
+``shard=(rank, world_size)``, one data-parallel rank's view of it: only the ``split_train`` rows of
+the users with ``user_idx % world_size == rank`` are read (filtered in SQL), everything else stays
+whole, and the whole split's popularity (a SQL ``GROUP BY``) and fingerprint (stored in
+``features_meta`` at build time) ride along in a :class:`~hybridrec_core.dataset.TrainShard`.
 
 Heavy lifting is SQL: the split is assigned by hashing, ids are indexed by joining the vocab
 tables, and only index arrays come back to numpy. Nothing here pickles: encoder arrays are
@@ -14,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 import numpy as np
@@ -23,7 +27,8 @@ import pyarrow as pa
 
 from hybridrec_core.config import PipelineConfig
 from hybridrec_core.dataset import (
-    AUDIO_FEATURES, UNKNOWN_TOKEN, FeatureSet, InteractionSet, ItemFeatures, Vocab,
+    AUDIO_FEATURES, UNKNOWN_TOKEN, FeatureSet, InteractionSet, ItemFeatures, TrainShard, Vocab, check_shard,
+    train_fingerprint,
 )
 from hybridrec_core.errors import DataError, HybridrecError
 from hybridrec_core.ingest import apply_memory_limit
@@ -31,7 +36,7 @@ from hybridrec_core.interfaces import FeatureEncoder, PluginKind
 from hybridrec_core.plugins import get_plugin_manager
 from hybridrec_core.splits import SPLITS, check_split_input, split_sql
 from hybridrec_core.state import State
-from hybridrec_core.storage import Store
+from hybridrec_core.storage import Store, validate_identifier
 
 RAW_TABLES = ("raw_tracks", "raw_users", "raw_interactions")
 SPLIT_CODES = {name: i for i, name in enumerate(SPLITS)}
@@ -43,6 +48,10 @@ FEATURE_TABLES = (
     "vocab_users", "vocab_items", "vocab_artists", "vocab_genres", "features_items", "features_users",
     *(f"split_{s}" for s in SPLITS), "features_encoders", "features_encoder_arrays", "features_meta",
 )
+# features_meta key of FeatureSet.fingerprint() as built: a shard reads it instead of hashing every
+# training row (databases built before it existed are hashed by streaming split_train once).
+TRAIN_FINGERPRINT_KEY = "train_fingerprint"
+SPLIT_COLUMNS = 'user_idx, item_idx, plays, target, "timestamp"'
 
 
 # --------------------------------------------------------------------------------- public API
@@ -60,15 +69,26 @@ def build_features(store: Store, config: PipelineConfig) -> FeatureSet:
     return features
 
 
-def load_features(store: Store) -> FeatureSet:
-    """Rebuild the FeatureSet that the last successful :func:`build_features` returned."""
+def load_features(store: Store, shard: tuple[int, int] | None = None) -> FeatureSet:
+    """Rebuild the FeatureSet that the last successful :func:`build_features` returned.
+
+    ``shard=(rank, world_size)``: read only this rank's training rows (users with
+    ``user_idx % world_size == rank``) so data-parallel ranks split the reading as well as the
+    work; see the module docstring for what stays whole."""
+    part = None if shard is None else _shard_arg(shard)
     if not store.path.exists():
         raise DataError(f"{store.path} does not exist; run ingest and build_features first")
     with store.connect(read_only=True) as con:
         missing = [t for t in FEATURE_TABLES if not _exists(con, t)]
         if missing:
             raise DataError(f"{store.path}: feature tables {missing} are missing; run build_features first")
-        return _load(con)
+        return _load(con, part)
+
+
+def _shard_arg(shard: Any) -> tuple[int, int]:
+    if not isinstance(shard, (tuple, list)) or len(shard) != 2:
+        raise DataError(f"shard must be a (rank, world_size) pair, got {shard!r}")
+    return check_shard(*shard)
 
 
 def encoder_from_state(entry: dict[str, Any]) -> FeatureEncoder:
@@ -172,6 +192,7 @@ def _build(con: duckdb.DuckDBPyConnection, split_query: str, config: PipelineCon
         train_item_mask=train_item_mask, item_titles=items["titles"], artist_names=items["artist_names"],
         encoder_state=encoder_state, metadata=metadata,
     )
+    metadata[TRAIN_FINGERPRINT_KEY] = fs.fingerprint()  # what a shard of this build reports as its fingerprint
     tables = _tables(fs, temporal, items["title_norm"], enc.artists.vocab.ids)
     return fs, tables
 
@@ -304,7 +325,7 @@ def _tables(fs: FeatureSet, temporal: dict[str, Any], title_norm: np.ndarray, ar
 
 
 # --------------------------------------------------------------------------------- loading
-def _load(con: duckdb.DuckDBPyConnection) -> FeatureSet:
+def _load(con: duckdb.DuckDBPyConnection, shard: tuple[int, int] | None = None) -> FeatureSet:
     def col(table: str, cols: str) -> dict[str, np.ndarray]:
         return con.execute(f"SELECT {cols} FROM {table} ORDER BY idx").fetchnumpy()
 
@@ -326,7 +347,8 @@ def _load(con: duckdb.DuckDBPyConnection) -> FeatureSet:
     has_ts = bool(meta.get("has_timestamps"))
     splits = {}
     for s in SPLITS:
-        a = con.execute(f'SELECT user_idx, item_idx, plays, target, "timestamp" FROM split_{s}').fetchnumpy()
+        query, params = _split_query(s, shard)
+        a = con.execute(query, params).fetchnumpy()
         ts = np.asarray(a["timestamp"], np.int64) if has_ts else None
         splits[s] = InteractionSet(np.asarray(a["user_idx"], np.int64), np.asarray(a["item_idx"], np.int64),
                                    np.asarray(a["plays"], np.float32), np.asarray(a["target"], np.float32), ts)
@@ -337,6 +359,7 @@ def _load(con: duckdb.DuckDBPyConnection) -> FeatureSet:
         key: {"role": role, "name": name, "params": json.loads(params), "meta": json.loads(m), "arrays": arrays.get(key, {})}
         for key, role, name, params, m in con.execute("SELECT key, role, name, params, meta FROM features_encoders").fetchall()
     }
+    sizes = (len(vu["user_id"]), len(vi["track_id"]), len(va["artist_key"]), len(vg["genre"]))
     return FeatureSet(
         users=Vocab(np.asarray(vu["user_id"], dtype=object)), items=Vocab(np.asarray(vi["track_id"], dtype=object)),
         artists=Vocab(np.asarray(va["artist_key"], dtype=object)), genres=Vocab(np.asarray(vg["genre"], dtype=object)),
@@ -349,7 +372,53 @@ def _load(con: duckdb.DuckDBPyConnection) -> FeatureSet:
         item_titles=np.asarray(items_tbl.column("title").to_pylist(), dtype=object),
         artist_names=np.asarray(va["artist_name"], dtype=object),
         encoder_state=encoder_state, metadata=meta,
+        train_shard=None if shard is None else _train_shard(con, shard, meta, sizes),
     )
+
+
+def _split_query(split: str, shard: tuple[int, int] | None) -> tuple[str, list[int]]:
+    """SELECT of one split table; the training split of a shard keeps only its users' rows."""
+    table = validate_identifier(f"split_{split}")
+    if split != "train" or shard is None:
+        return f"SELECT {SPLIT_COLUMNS} FROM {table}", []
+    rank, world = shard
+    return f"SELECT {SPLIT_COLUMNS} FROM {table} WHERE user_idx % ? = ?", [world, rank]
+
+
+def _train_shard(con: duckdb.DuckDBPyConnection, shard: tuple[int, int], meta: dict[str, Any],
+                 sizes: tuple[int, int, int, int]) -> TrainShard:
+    """The whole training split's facts a shard cannot derive from its own rows."""
+    popularity = _item_popularity(con, sizes[1])
+    return TrainShard(
+        rank=shard[0], world_size=shard[1], global_rows=int(popularity.sum()),
+        fingerprint=_whole_train_fingerprint(con, meta, sizes), item_popularity=popularity,
+    )
+
+
+def _item_popularity(con: duckdb.DuckDBPyConnection, n_items: int) -> np.ndarray:
+    """Training interactions per item over the whole split, counted by DuckDB (float64, (n_items,))."""
+    a = con.execute("SELECT item_idx, count(*) AS n FROM split_train GROUP BY item_idx").fetchnumpy()
+    idx = np.asarray(a["item_idx"], np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_items):
+        raise DataError(f"split_train has item_idx outside [0, {n_items}) of vocab_items; rebuild the features")
+    return np.bincount(idx, weights=np.asarray(a["n"], np.float64), minlength=n_items)
+
+
+def _whole_train_fingerprint(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], sizes: tuple[int, int, int, int]) -> str:
+    """The fingerprint build_features stored, else (older databases) hashed from split_train
+    streamed in table order, one column at a time, so memory stays bounded."""
+    stored = meta.get(TRAIN_FINGERPRINT_KEY)
+    if isinstance(stored, str):
+        return stored
+    columns = (("user_idx", np.int64), ("item_idx", np.int64), ("target", np.float32))
+    return train_fingerprint(sizes, (_train_column_chunks(con, c, t) for c, t in columns))
+
+
+def _train_column_chunks(con: duckdb.DuckDBPyConnection, column: str, dtype: type) -> Iterator[np.ndarray]:
+    """One split_train column in table order, as chunks of the dtype a loaded FeatureSet has."""
+    reader = con.sql(f"SELECT {validate_identifier(column)} FROM split_train").to_arrow_reader(1 << 20)
+    for batch in reader:
+        yield np.asarray(batch.column(0).to_numpy(zero_copy_only=False), dtype=dtype)
 
 
 # --------------------------------------------------------------------------------- helpers

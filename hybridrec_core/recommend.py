@@ -135,7 +135,10 @@ def resolve_users(features: FeatureSet, users: list[str] | np.ndarray | None) ->
 
 
 def _seen_matrix(features: FeatureSet, config: RecommendConfig) -> sp.csr_matrix | None:
-    if not config.exclude_seen or not len(features.train):
+    if not config.exclude_seen:
+        return None
+    features.require_whole_train("recommend with exclude_seen")
+    if not len(features.train):
         return None
     return features.train.csr(features.n_users, features.n_items)
 

@@ -12,7 +12,9 @@ there is no per-sample Dataset or collate on the hot path, which is what made th
 slow (~11 ms of collation per step on 2 CPU threads).
 
 Data-parallel training (``FitContext.distributed``, started by torchrun) runs the same loop as one
-rank of a job; :mod:`hybridrec_core.distributed` explains the sharding and gradient sync.
+rank of a job; :mod:`hybridrec_core.distributed` explains the sharding and gradient sync. When
+``FitContext.train_shard`` is set, ``n_samples`` (and what ``batch_loss`` indexes) is this rank's
+shard of the training split; the engine learns the other ranks' counts with one all-gather.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import torch
 from torch import nn
 
 from hybridrec_core.device import autocast_dtype, resolve_device
 from hybridrec_core.distributed import DataParallel, maybe_inject_failure
+from hybridrec_core.errors import ConfigError
 from hybridrec_core.interfaces.model import FitContext, TrainingHistory
 from hybridrec_core.seeding import make_generator, seed_everything
 
@@ -63,6 +66,8 @@ class TrainTask:
     ``validate()`` runs in eval mode under ``no_grad`` and returns metrics; ``monitor`` names the
     one early stopping and the LR schedule watch, ``mode`` says whether lower or higher is better.
     ``signature`` identifies model config + data so a resume never picks up a foreign checkpoint.
+    ``n_samples`` counts the samples this process holds: with ``FitContext.train_shard`` set that is
+    this rank's shard (the engine gathers the global count itself, so models need not know it).
     """
 
     module: nn.Module
@@ -165,11 +170,40 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
     return torch.load(path, map_location=device, weights_only=True)
 
 
+def _check_shard(context: FitContext) -> bool:
+    """Whether this process trains on its own shard; a shard must belong to this very rank."""
+    shard, ctx = context.train_shard, context.distributed
+    if shard is None:
+        return False
+    if ctx is None:
+        raise ConfigError(
+            f"FitContext.train_shard is {shard.describe()} but FitContext.distributed is not set: one "
+            "process would train on part of the training split; load the whole split to train in one process"
+        )
+    if (shard.rank, shard.world_size) != (ctx.rank, ctx.world_size):
+        raise ConfigError(
+            f"FitContext.train_shard is {shard.describe()} but this process is rank {ctx.rank} of "
+            f"{ctx.world_size}; load the shard with shard=(rank, world_size) of this process"
+        )
+    return True
+
+
+def _single_process_batches(perm: torch.Tensor, batch_size: int) -> Iterator[tuple[torch.Tensor, float]]:
+    """Consecutive slices of ``perm`` (loss scale 1); a last batch of one sample is dropped,
+    because BatchNorm cannot train on it."""
+    for step, lo in enumerate(range(0, perm.numel(), batch_size)):
+        idx = perm[lo : lo + batch_size]
+        if idx.numel() < 2 and step > 0:
+            continue
+        yield idx, 1.0
+
+
 def fit_module(task: TrainTask, settings: TrainSettings, context: FitContext) -> TrainingHistory:
     """Train ``task.module`` in place and return its history (best weights restored).
 
     With ``context.distributed`` set, this process is one rank of a data-parallel job (see
     :mod:`hybridrec_core.distributed`); otherwise every ``dp`` branch below is skipped."""
+    sharded = _check_shard(context)
     device = resolve_device(context.device)
     seed_everything(context.seed, context.deterministic)
     module = task.module.to(device)
@@ -177,7 +211,10 @@ def fit_module(task: TrainTask, settings: TrainSettings, context: FitContext) ->
     opts = _Optimizers(module, settings)
     dp = None
     if context.distributed is not None:
-        dp = DataParallel(context.distributed, module, task.batch_loss, split_parameters(module)[0], task.n_samples, context.seed)
+        dp = DataParallel(
+            context.distributed, module, task.batch_loss, split_parameters(module)[0], task.n_samples, context.seed,
+            sharded=sharded,
+        )
     amp = autocast_dtype(device, settings.precision)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     history = TrainingHistory(monitor=task.monitor, device=str(device))
@@ -199,12 +236,13 @@ def fit_module(task: TrainTask, settings: TrainSettings, context: FitContext) ->
                 torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), device)
         history.extra["resumed_from_epoch"] = start_epoch
         context.logger.info("resuming training from %s at epoch %d", ckpt_path, start_epoch)
+    n, bs = task.n_samples, settings.batch_size
+    steps_per_epoch = max(1, math.ceil(n / bs)) if dp is None else dp.steps_per_epoch(bs)
     if dp is not None:
         dp.agree_start(start_epoch)
-        history.extra.update(world_size=dp.ctx.world_size, backend=dp.ctx.backend)
-
-    n, bs = task.n_samples, settings.batch_size
-    steps_per_epoch = max(1, math.ceil(n / bs))
+        history.extra.update(world_size=dp.ctx.world_size, backend=dp.ctx.backend, train_sharded=dp.sharded)
+        if dp.sharded:  # what each rank really trained on: its shard's rows, in the same number of steps
+            history.extra.update(rank_samples=dp.rank_samples, steps_per_epoch=steps_per_epoch)
     started = time.perf_counter() - history.seconds
     show = context.progress and (dp is None or dp.is_main)
     bar = _progress(show, settings.epochs * steps_per_epoch, start_epoch * steps_per_epoch)
@@ -214,27 +252,20 @@ def fit_module(task: TrainTask, settings: TrainSettings, context: FitContext) ->
             t0 = time.perf_counter()
             module.train()
             if dp is None:
-                perm = torch.randperm(n, generator=gen, device=device)
+                batches = _single_process_batches(torch.randperm(n, generator=gen, device=device), bs)
             else:
-                perm, gen = dp.epoch_streams(epoch, n)
+                batches, gen = dp.epoch_batches(epoch, bs)
             total = torch.zeros((), device=device)
             seen = 0
-            for step, lo in enumerate(range(0, n, bs)):
-                if dp is None:
-                    idx = perm[lo : lo + bs]
-                    if idx.numel() < 2 and seen > 0:  # BatchNorm cannot train on one sample
-                        continue
-                else:
-                    idx = dp.shard(perm[lo : lo + bs], first=step == 0)
-                    if idx is None:
-                        continue
+            for step, (idx, scale) in enumerate(batches):
                 opts.zero_grad()
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                     loss = task.batch_loss(idx, gen) if dp is None else dp.loss(idx, gen)
+                objective = loss if scale == 1.0 else loss * scale  # data-parallel: see DataParallel.epoch_batches
                 if scaler is not None:
-                    scaler.scale(loss).backward()
+                    scaler.scale(objective).backward()
                 else:
-                    loss.backward()
+                    objective.backward()
                 if dp is not None:
                     dp.sync_sparse_grads()
                 if scaler is not None:

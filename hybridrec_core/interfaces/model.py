@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from typing_extensions import Self
 
-from hybridrec_core.dataset import FeatureSet
+from hybridrec_core.dataset import FeatureSet, TrainShard
 from hybridrec_core.interfaces.base import Plugin, PluginKind
 from hybridrec_core.state import State
 
@@ -33,6 +33,9 @@ class FitContext:
     # Set by the torchrun entry point: this process is one rank of a data-parallel job. Models that
     # train through hybridrec_core.training.fit_module need nothing else to support it.
     distributed: DistributedContext | None = None
+    # Set (by api.train, from FeatureSet.train_shard) when features.train is only this rank's shard:
+    # the training engine then shuffles and batches this rank's rows alone.
+    train_shard: TrainShard | None = None
 
 
 @dataclass
@@ -74,6 +77,11 @@ class Model(Plugin):
 
     kind: ClassVar[PluginKind] = PluginKind.MODEL
     predicts_target: ClassVar[bool] = False
+    # True when fit needs every training row (counts, neighbourhoods, closed-form solves) and so
+    # cannot fit on one data-parallel rank's shard (FeatureSet.train_shard); api.train refuses
+    # such a FeatureSet for it, and the torchrun entry point gives it the whole split instead.
+    # Both read it from the configured instance, so a property may make it depend on the config.
+    needs_whole_train: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, features: FeatureSet, context: FitContext) -> TrainingHistory:

@@ -40,6 +40,7 @@ class ItemKNN(Model):
     name: ClassVar[str] = "item_knn"
     description: ClassVar[str] = "Item-based kNN (cosine similarity, top-N neighbour pruning)."
     Config: ClassVar[type[PluginConfig]] = ItemKNNConfig
+    needs_whole_train: ClassVar[bool] = True  # item-item similarities need every user's history
 
     def __init__(self, config: ItemKNNConfig | dict[str, Any] | None = None) -> None:
         super().__init__(config)
@@ -48,6 +49,7 @@ class ItemKNN(Model):
         self.pop: np.ndarray | None = None
 
     def fit(self, features: FeatureSet, context: FitContext) -> TrainingHistory:
+        features.require_whole_train(f"model {self.name!r}")
         cfg: ItemKNNConfig = self.config
         train = features.train
         vals = np.ones(len(train)) if cfg.weighting == "binary" else np.log1p(train.plays.astype(np.float64))

@@ -71,6 +71,7 @@ class ImplicitALS(Model):
     name: ClassVar[str] = "mf"
     description: ClassVar[str] = "Implicit-feedback matrix factorization (ALS with play-count confidence)."
     Config: ClassVar[type[PluginConfig]] = ALSConfig
+    needs_whole_train: ClassVar[bool] = True  # each ALS half-step solves over every user's or track's rows
 
     def __init__(self, config: ALSConfig | dict[str, Any] | None = None) -> None:
         super().__init__(config)
@@ -83,6 +84,7 @@ class ImplicitALS(Model):
         return 1.0 + cfg.alpha * f.astype(np.float64)
 
     def fit(self, features: FeatureSet, context: FitContext) -> TrainingHistory:
+        features.require_whole_train(f"model {self.name!r}")
         cfg: ALSConfig = self.config
         seed_everything(context.seed, context.deterministic)
         device = resolve_device(context.device)

@@ -32,12 +32,14 @@ class Popularity(Model):
     name: ClassVar[str] = "popularity"
     description: ClassVar[str] = "Most popular tracks in the training split (same list for everyone)."
     Config: ClassVar[type[PluginConfig]] = PopularityConfig
+    needs_whole_train: ClassVar[bool] = True  # counts over every training row
 
     def __init__(self, config: PopularityConfig | dict[str, Any] | None = None) -> None:
         super().__init__(config)
         self.scores_: torch.Tensor | None = None
 
     def fit(self, features: FeatureSet, context: FitContext) -> TrainingHistory:
+        features.require_whole_train(f"model {self.name!r}")
         train = features.train
         weights = None if self.config.weighting == "count" else train.plays.astype(np.float64)
         counts = np.bincount(train.item, weights=weights, minlength=features.n_items)

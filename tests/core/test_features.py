@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 
 from hybridrec_core.config import PipelineConfig
 from hybridrec_core.errors import DataError
-from hybridrec_core.features import build_features, encoder_from_state, load_features
+from hybridrec_core.dataset import InteractionSet
+from hybridrec_core.features import TRAIN_FINGERPRINT_KEY, build_features, encoder_from_state, load_features
 from hybridrec_core.ingest import ingest
 from hybridrec_core.storage import Store
 from hybridrec_plugins.sources.demo import DemoSource
@@ -160,3 +162,54 @@ def test_wrong_role_and_missing_tables_are_clear_errors(tmp_path: Path) -> None:
     cfg = PipelineConfig.model_validate({"encoders": {"numeric": {"name": "log_strength"}}})
     with pytest.raises(Exception, match="encoders.numeric.*role"):
         build_features(store, cfg)
+
+
+def sorted_rows(s: InteractionSet) -> np.ndarray:
+    """The split's rows as one (n, 5) float64 matrix in a canonical order, for multiset comparison."""
+    m = np.column_stack([s.user, s.item, s.plays, s.target, s.timestamp]).astype(np.float64)
+    return m[np.lexsort(m.T[::-1])]
+
+
+def test_shards_split_training_rows_by_user_and_keep_the_whole_splits_facts(built) -> None:
+    store, _, fs = built
+    whole = load_features(store)
+    assert whole.train_shard is None and whole.train_rows == len(whole.train)
+    for world in (1, 2, 3):
+        shards = [load_features(store, shard=(r, world)) for r in range(world)]
+        for rank, part in enumerate(shards):
+            assert (part.train_shard.rank, part.train_shard.world_size) == (rank, world)
+            assert (part.train.user % world == rank).all()  # only this rank's users' rows were read
+            assert part.train_rows == len(whole.train) and part.fingerprint() == whole.fingerprint() == fs.fingerprint()
+            np.testing.assert_array_equal(part.item_popularity(), whole.item_popularity())
+            for name in ("valid", "test", "cold_user", "cold_item"):  # everything else stays whole
+                assert_same(part.splits[name], whole.splits[name], name)
+            assert_same(part.item_features, whole.item_features)
+            assert_same(part.encoder_state, whole.encoder_state)
+            np.testing.assert_array_equal(part.train_user_mask, whole.train_user_mask)
+            np.testing.assert_array_equal(part.train_item_mask, whole.train_item_mask)
+        # disjoint (sizes add up) and covering (same rows as a multiset): the whole split, split
+        assert sum(len(p.train) for p in shards) == len(whole.train)
+        np.testing.assert_array_equal(sorted_rows(InteractionSet(
+            *(np.concatenate([getattr(p.train, f) for p in shards]) for f in ("user", "item", "plays", "target", "timestamp"))
+        )), sorted_rows(whole.train))
+        if world > 1:
+            assert all(0 < len(p.train) < len(whole.train) for p in shards)
+
+
+def test_shards_of_a_database_without_a_stored_fingerprint(built, tmp_path: Path) -> None:
+    """Databases built before the fingerprint was stored: a shard hashes split_train in SQL order."""
+    store, _, fs = built
+    old = Store(tmp_path / "old.duckdb")
+    shutil.copy(store.path, old.path)
+    with old.connect() as con:
+        con.execute("DELETE FROM features_meta WHERE key = ?", [TRAIN_FINGERPRINT_KEY])
+    part = load_features(old, shard=(1, 2))
+    assert TRAIN_FINGERPRINT_KEY not in part.metadata
+    assert part.fingerprint() == load_features(old).fingerprint() == fs.fingerprint()
+
+
+@pytest.mark.parametrize("shard", [(2, 2), (-1, 2), (0, 0), (True, 2), (0.5, 2), (1,), "0/2"])
+def test_bad_shards_are_clear_errors(built, shard: Any) -> None:
+    store, _, _ = built
+    with pytest.raises(DataError, match="shard"):
+        load_features(store, shard=shard)
