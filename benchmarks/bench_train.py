@@ -84,7 +84,9 @@ def demo_features(users: int, tracks: int, interactions: int, seed: int, device:
 
 
 def regression_model(features, device: torch.device, batch: int, seed: int) -> HybridMusicRecommender:
-    model = HybridMusicRecommender({"objective": "regression", "batch_size": batch})
+    # The reference design's network on both sides: no bias terms and no closed-form bias warm start
+    # (the plugin's regression default), which would change the model, not the training loop.
+    model = HybridMusicRecommender({"objective": "regression", "batch_size": batch, "warm_start": "none"})
     torch.manual_seed(seed)
     model._build(features, device)
     with torch.no_grad():  # the plugin's fit() starts regression at the mean target; so do both loops here

@@ -299,6 +299,33 @@ def test_two_ranks_match_single_process_training(demo: dict) -> None:
           f"test ndcg@10 {ndcg['single']:.4f} vs {ndcg['dp']:.4f}, torchrun {seconds:.1f}s")
 
 
+def test_sharded_regression_warm_start_fits_the_whole_splits_biases(demo: dict) -> None:
+    """The regression warm start sums over training rows; on shards those sums are all-reduced, so
+    the 2-rank model holds exactly the biases one process fits on the whole split."""
+    from hybridrec_core import api
+    from hybridrec_plugins.models.hybrid import HybridMusicRecommender
+
+    params = {**HYBRID, "objective": "regression", "epochs": 1}
+    data = yaml.safe_load(demo["config_path"].read_text(encoding="utf-8"))
+    data["models"] = [{"name": "hybrid", "params": params}]
+    path = demo["tmp"] / "regression.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    artifacts = demo["tmp"] / "dp_regression"
+    proc, _ = torchrun(["-m", "hybridrec_core.distributed_train", "--config", str(path), "--artifacts-dir",
+                        str(artifacts), "--backend", "gloo", "--timeout-s", "60"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cfg = api.load_config(path)
+    cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"artifacts_dir": str(artifacts)})})
+    features = demo["features"]
+    loaded = api.load_trained(cfg, features, "hybrid")
+    assert loaded.history.extra["train_sharded"] is True
+    whole = HybridMusicRecommender(params)
+    whole._build(features, torch.device("cpu"))
+    whole._bias_warm_start(features)
+    for name in ("user_bias", "item_bias"):
+        torch.testing.assert_close(getattr(loaded.model.net, name).weight, getattr(whole.net, name).weight, atol=1e-6, rtol=0)
+
+
 def test_a_failing_rank_ends_the_run_is_named_and_the_rerun_resumes(demo: dict) -> None:
     from hybridrec_core import api
 

@@ -167,3 +167,39 @@ def test_bias_terms_add_user_and_item_bias(dot_head: bool) -> None:
     with torch.no_grad():
         direct = net(model._users(users), torch.as_tensor(items), model._item_ids[torch.as_tensor(items)])
     torch.testing.assert_close(moved, direct, rtol=1e-5, atol=1e-5)
+
+
+def test_regression_starts_from_the_ridge_baseline_predictor() -> None:
+    """warm_start 'bias' (the regression default): before any training step the prediction is the
+    regularized baseline mu + b_u + b_i, checked against scipy's damped least squares."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import lsqr
+
+    fs = toy_feature_set()
+    model = HybridMusicRecommender({**SMALL, "objective": "regression", "bias_l2": 3.0})
+    assert model.warm_start == "bias" and HybridMusicRecommender(SMALL).warm_start == "none"
+    model._build(fs, torch.device("cpu"))
+    model._bias_warm_start(fs, sweeps=200)
+    t = fs.train
+    mu = float(t.target.mean())
+    n = len(t)
+    design = sp.hstack([
+        sp.csr_matrix((np.ones(n), (np.arange(n), t.user)), shape=(n, fs.n_users)),
+        sp.csr_matrix((np.ones(n), (np.arange(n), t.item)), shape=(n, fs.n_items)),
+    ]).tocsr()
+    coef = lsqr(design, t.target - mu, damp=np.sqrt(3.0), atol=1e-12, btol=1e-12, iter_lim=10_000)[0]
+    v = fs.valid
+    expected = mu + coef[v.user] + coef[fs.n_users + v.item]
+    np.testing.assert_allclose(model.score(v.user, v.item), expected, atol=1e-4)
+    assert not model.net.user_bias.weight.requires_grad and not model.net.item_bias.weight.requires_grad
+
+
+def test_bias_warm_start_keeps_the_biases_through_training() -> None:
+    fs = toy_feature_set()
+    model = HybridMusicRecommender({**SMALL, "objective": "regression", "hidden_layers": [16], "epochs": 2})
+    model._build(fs, torch.device("cpu"))
+    model._bias_warm_start(fs)
+    before = model.net.item_bias.weight.detach().clone()
+    model.fit(fs, FitContext(seed=0, device="cpu"))
+    torch.testing.assert_close(model.net.item_bias.weight, before)
+    assert model.net.out.weight.abs().sum() > 0, "the MLP output was trained from zero"
