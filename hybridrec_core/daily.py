@@ -37,7 +37,7 @@ from hybridrec_core.features import encoder_from_state
 # the daily ingest accepts is a row the full ingest accepts.
 from hybridrec_core.ingest import apply_memory_limit, id_layout, stage_source, view_columns
 from hybridrec_core.interfaces import DataSource
-from hybridrec_core.storage import Store
+from hybridrec_core.storage import Store, transaction
 
 DAILY_INTERACTIONS = "daily_interactions"
 DAILY_QUARANTINE = "daily_quarantine"
@@ -167,8 +167,7 @@ def _ingest_range(con: duckdb.DuckDBPyConnection, view: str, source_name: str, l
     report.rows_read, report.quarantined = int(read), int(quarantined)
     report.reasons = {r: int(n) for r, n in con.execute(
         "SELECT reason, count(*) FROM __day_inter WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall()}
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in (DAILY_INTERACTIONS, DAILY_QUARANTINE):
             con.execute(f'DELETE FROM "{table}" WHERE day >= ? AND day < ?', [lo, hi])
         con.execute(f"""INSERT INTO {DAILY_INTERACTIONS}
@@ -184,10 +183,6 @@ def _ingest_range(con: duckdb.DuckDBPyConnection, view: str, source_name: str, l
         per_day = con.execute(
             f"SELECT CAST(day AS VARCHAR), count(*) FROM {DAILY_INTERACTIONS} WHERE day >= ? AND day < ? "
             "GROUP BY day ORDER BY day", [lo, hi]).fetchall()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     report.per_day = {d: int(n) for d, n in per_day}
     report.accepted = sum(report.per_day.values())
     report.merged = report.rows_read - report.quarantined - report.accepted
@@ -239,8 +234,7 @@ def encode_days(store: Store, start: date | str, end: date | str | None = None) 
         version = encoder_version(con)
         strength = encoder_from_state(_encoder_entry(con, "strength"))
         temporal = encoder_from_state(_encoder_entry(con, "temporal"))
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             report.new_users = _extend_vocab(con, "user", version, lo, hi)
             report.new_items = _extend_vocab(con, "item", version, lo, hi)
             rows = con.sql(f"""
@@ -264,10 +258,6 @@ def encode_days(store: Store, start: date | str, end: date | str | None = None) 
                 "GROUP BY day ORDER BY day", [lo, hi]).fetchall()
             stale = con.execute(f"SELECT count(DISTINCT day) FROM {DAILY_FEATURES} WHERE encoder_version <> ?",
                                 [version]).fetchall()[0][0]
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     report.per_day = {d: int(n) for d, n in per_day}
     report.rows = sum(report.per_day.values())
     report.encoder_version = version

@@ -29,6 +29,19 @@ def validate_identifier(name: str) -> str:
     return name
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``BEGIN`` … ``COMMIT``, or ``ROLLBACK`` and re-raise on any error (even KeyboardInterrupt),
+    so a failed build or merge leaves every table as it was."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 class Store:
     """A DuckDB database file. Connections are short-lived so several processes can take turns."""
 
@@ -73,8 +86,7 @@ class Store:
     def replace_tables_in(
         con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any], sql: Mapping[str, str] | None = None
     ) -> None:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for name, frame in tables.items():
                 validate_identifier(name)
                 view = f"__hybridrec_src_{name}"
@@ -84,10 +96,6 @@ class Store:
             for name, select in (sql or {}).items():
                 validate_identifier(name)
                 con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {select}')
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def replace_rows(self, name: str, data: Any, key: str, keys: Sequence[Any]) -> None:
         """Replace the rows of table ``name`` whose ``key`` is in ``keys`` by ``data``; other rows stay.
@@ -107,8 +115,7 @@ class Store:
                 new = [tuple(r[:2]) for r in con.execute(f'DESCRIBE SELECT * FROM "{view}"').fetchall()]
                 if key not in [c for c, _ in new]:
                     raise HybridrecError(f"replace_rows({name!r}): the new rows have no key column {key!r}: {new}")
-                con.execute("BEGIN TRANSACTION")
-                try:
+                with transaction(con):
                     exists = con.execute(
                         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
                     ).fetchone()[0]
@@ -123,10 +130,6 @@ class Store:
                             )
                         con.execute(f'DELETE FROM "{name}" WHERE "{key}" IN (SELECT k FROM "{key_view}")')
                         con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM "{view}"')
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
             finally:
                 con.unregister(view)
                 con.unregister(key_view)
