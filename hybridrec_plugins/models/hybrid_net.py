@@ -150,14 +150,18 @@ class HybridNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Item half of the first layer, its residual and the dot-channel vector (dot head and/or
         biases; ``ids`` are the id rows used for ``v``, needed when the model has biases)."""
+        return self.first_item(v), self.res_item(v), self.item_dot(v, ids)
+
+    def item_dot(self, v: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The item's dot-channel vector alone (dot head and/or biases; None without either)."""
         dot = self.dot_proj(v) if self.dot_proj is not None else None
         if self.item_bias is not None:
             if ids is None:
-                raise ValueError("HybridNet.item_part needs the item ids when bias terms are on")
+                raise ValueError("HybridNet.item_dot needs the item ids when bias terms are on")
             b = self.item_bias(ids)
             extra = torch.cat([b, torch.ones_like(b)], dim=-1)
             dot = extra if dot is None else torch.cat([dot, extra], dim=-1)
-        return self.first_item(v), self.res_item(v), dot
+        return dot
 
     def user_vector(self, users: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
         """The user's dot-channel vector (dot head and/or [1, b_u]); ``u`` = its embedding rows if known."""

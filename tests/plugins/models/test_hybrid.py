@@ -203,3 +203,24 @@ def test_bias_warm_start_keeps_the_biases_through_training() -> None:
     model.fit(fs, FitContext(seed=0, device="cpu"))
     torch.testing.assert_close(model.net.item_bias.weight, before)
     assert model.net.out.weight.abs().sum() > 0, "the MLP output was trained from zero"
+
+
+def test_catalogue_softmax_trains_the_dot_head_against_shared_negatives() -> None:
+    fs = toy_feature_set()
+    params = {"embedding_dim": 16, "hidden_layers": [32, 16], "epochs": 25, "batch_size": 128, "early_stopping_patience": 25}
+    pop = Popularity()
+    pop.fit(fs, FitContext())
+    base = HybridMusicRecommender({**params, "epochs": 1})
+    h_base = base.fit(fs, FitContext(seed=0, device="cpu"))
+    cat = HybridMusicRecommender({**params, "epochs": 1, "catalogue_negatives": 64})
+    h_cat = cat.fit(fs, FitContext(seed=0, device="cpu"))
+    assert h_cat.epochs[0]["loss"] > h_base.epochs[0]["loss"] + 1.0  # the extra softmax term is in the loss
+    full = HybridMusicRecommender({**params, "catalogue_negatives": 64})
+    full.fit(fs, FitContext(seed=0, device="cpu"))
+    assert recall_at_10(full, fs) > recall_at_10(pop, fs) + 0.03
+
+
+def test_catalogue_softmax_needs_the_dot_head() -> None:
+    model = HybridMusicRecommender({**SMALL, "catalogue_negatives": 8, "dot_head": False})
+    with pytest.raises(ValueError, match="catalogue_negatives"):
+        model.fit(toy_feature_set(), FitContext(seed=0, device="cpu"))
