@@ -63,7 +63,8 @@ class HybridConfig(PluginConfig):
         0, ge=0, le=1 << 20,
         description="Ranking: also train the dot-product head with a logQ-corrected sampled softmax over this many "
         "negatives shared by the batch (one (batch x n) product), so the retrieval factors see much of the "
-        "catalogue each step. 0 disables; needs the dot head. Last.fm validation: 2048 gave NDCG@10 0.120 vs 0.105.",
+        "catalogue each step. 0 disables; needs the dot head. Experimental: on the Last.fm validation split 2048 "
+        "gave NDCG@10 0.120 vs 0.105 with seed 0 but 0.054 vs 0.092 with seed 1 (see docs/models.md).",
     )
     catalogue_weight: float = Field(1.0, ge=0.0, le=100.0, description="Weight of the catalogue-softmax term.")
     logq_correction: bool = Field(
