@@ -16,22 +16,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from hybridrec_core.dataset import UNKNOWN_INDEX, FeatureSet
 from hybridrec_core.errors import DataError
+from hybridrec_core.fileio import empty_quarantine, read_delimited, read_parquet, require_file
 from hybridrec_core.storage import Store
 
 FLAGS_TABLE = "user_flags"
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def read_user_flags_file(path: str | Path) -> tuple[pa.Table, pd.DataFrame]:
@@ -42,45 +38,17 @@ def read_user_flags_file(path: str | Path) -> tuple[pa.Table, pd.DataFrame]:
     file line. Parquet keeps its types (a BOOLEAN column needs no parsing). A file that cannot be used
     at all raises :class:`DataError` naming it.
     """
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"user_flags file {p} does not exist")
+    p = require_file(path, FLAGS_TABLE)
     suffix = p.suffix.lower()
-    is_parquet = suffix in PARQUET_SUFFIXES or (p.is_dir() and any(p.glob("*.parquet")))
-    if not is_parquet and suffix not in CSV_SUFFIXES:
+    if p.is_dir() or suffix in PARQUET_SUFFIXES:
+        return read_parquet(p, FLAGS_TABLE, expected=()), empty_quarantine()
+    if suffix not in CSV_SUFFIXES:
         raise DataError(
             f"user_flags file {p}: unknown format {suffix or '(no extension)'!r}; "
             f"use {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)} (or a folder of .parquet files)"
         )
-    empty = pd.DataFrame({"table": pd.Series([], dtype=object), "row_number": pd.Series([], dtype="int64"),
-                          "reason": pd.Series([], dtype=object), "raw": pd.Series([], dtype=object)})
-    con = duckdb.connect()
-    try:
-        if is_parquet:
-            src = str(p / "*.parquet") if p.is_dir() else str(p)
-            try:
-                return con.sql(f"SELECT * FROM read_parquet({_lit(src)})").to_arrow_table(), empty
-            except duckdb.Error as exc:
-                raise DataError(f"user_flags file {p} cannot be read as parquet: {exc}") from exc
-        delim = "\t" if suffix == ".tsv" else ","
-        opts = (f"delim={_lit(delim)}, header=true, all_varchar=true, store_rejects=true, "
-                "auto_detect=true, null_padding=false")
-        try:
-            table = con.sql(f"SELECT * FROM read_csv({_lit(str(p))}, {opts})").to_arrow_table()
-            rej = con.sql("SELECT line, error_message, csv_line FROM reject_errors ORDER BY line").df()
-        except duckdb.Error as exc:
-            raise DataError(f"user_flags file {p} cannot be read as delimited text: {exc}") from exc
-    finally:
-        con.close()
-    rej = rej.drop_duplicates("line")  # the parser may report one bad line twice
-    if not len(rej):
-        return table, empty
-    return table, pd.DataFrame({
-        "table": FLAGS_TABLE,
-        "row_number": rej["line"].astype("int64"),
-        "reason": "unparseable line: " + rej["error_message"].astype(str),
-        "raw": rej["csv_line"].astype(str),
-    })
+    # The required columns are checked by the ingest engine, which names the file and what it found.
+    return read_delimited(p, FLAGS_TABLE, expected=(), delimiter="\t" if suffix == ".tsv" else ",")
 
 
 def load_user_flags(store: Store, features: FeatureSet) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import Field
 
 from hybridrec_core.interfaces import DataSource, PluginConfig, SourceData
-from hybridrec_plugins.sources._files import concat_quarantine, query_arrow, read_delimited
+from hybridrec_core.fileio import concat_quarantine, query_arrow, read_delimited
 
 
 class LastfmHetrecSource(DataSource):

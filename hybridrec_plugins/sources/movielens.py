@@ -21,7 +21,7 @@ from pydantic import Field
 
 from hybridrec_core.errors import DataError
 from hybridrec_core.interfaces import DataSource, PluginConfig, SourceData
-from hybridrec_plugins.sources._files import concat_quarantine, query_arrow, read_delimited
+from hybridrec_core.fileio import concat_quarantine, query_arrow, read_delimited
 
 _LAYOUTS = {"100k": ("u.data", "u.item"), "1m": ("ratings.dat", "movies.dat"), "latest": ("ratings.csv", "movies.csv")}
 _YEAR = r"TRY_CAST(regexp_extract(trim(title), '\((\d{4})\)$', 1) AS INTEGER) AS year"

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from hybridrec_core.errors import DataError
 from hybridrec_core.interfaces import DataSource, PluginConfig, SourceData
-from hybridrec_plugins.sources._files import concat_quarantine, query_arrow, read_delimited
+from hybridrec_core.fileio import concat_quarantine, query_arrow, read_delimited
 from hybridrec_plugins.sources.demo_world import Catalogue, simulate_interactions
 
 _COLUMNS = ["artist", "song", "duration_ms", "explicit", "year", "popularity", "danceability", "energy", "key",

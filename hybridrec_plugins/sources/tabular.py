@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from hybridrec_core.errors import DataError
 from hybridrec_core.interfaces import DataSource, PluginConfig, SourceData
 from hybridrec_core.interfaces.source import INTERACTION_REQUIRED, TRACK_REQUIRED, USER_REQUIRED
-from hybridrec_plugins.sources._files import concat_quarantine, read_delimited, read_parquet, rename_columns
+from hybridrec_core.fileio import concat_quarantine, read_delimited, read_parquet, rename_columns
 
 _REQUIRED = {"interactions": INTERACTION_REQUIRED, "tracks": TRACK_REQUIRED, "users": USER_REQUIRED}
 

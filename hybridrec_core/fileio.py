@@ -1,4 +1,5 @@
-"""Reading delimited / parquet files with DuckDB, for every file-based source.
+"""Reading delimited / parquet files with DuckDB: every file-based source plugin and the core's
+``user_flags`` file use these readers.
 
 Values are read as text (``all_varchar``) so a bad cell ("abc" plays) reaches the ingest engine
 and is quarantined with its reason instead of failing the whole file. Lines the CSV parser
