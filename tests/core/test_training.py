@@ -147,3 +147,65 @@ def test_seed_everything_repeats_numpy_and_torch() -> None:
     seed_everything(11)
     b = (np.random.rand(3), torch.rand(3))
     assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_validate_at_start_keeps_the_starting_weights_when_no_epoch_beats_them() -> None:
+    """A warm-started model whose training only makes validation worse ends with its starting
+    weights, and the history says so (best_epoch -1, the initial metrics recorded)."""
+    model = Tiny()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    values = iter([1.0, 2.0, 3.0, 4.0])
+    history = _fit(_task(model, validate=lambda: {"val_mse": next(values)}, validate_at_start=True), epochs=3)
+    assert history.extra["initial_validation"] == {"val_mse": 1.0}
+    assert history.best_epoch == -1 and history.best_metric == 1.0
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, start[k])
+    # Without the flag the first epoch is the best one.
+    values = iter([2.0, 3.0, 4.0])
+    assert _fit(_task(Tiny(), validate=lambda: {"val_mse": next(values)}), epochs=3).best_epoch == 0
+
+
+class WithNorm(nn.Module):
+    """Inputs far from unit variance: BatchNorm's running averages (starting at 0 / 1) lag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 8)
+        self.norm = nn.BatchNorm1d(8)
+        self.out = nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.norm(self.lin(x)))[:, 0]
+
+
+def test_bn_recalibration_matches_training_mode_statistics() -> None:
+    """With bn_recalibration_batches the statistics used in eval mode are the plain average over
+    training batches of the current weights, so eval-mode outputs match training-mode ones; the
+    lagging running averages (momentum 0.1, a few steps) do not."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 3, generator=g) * 0.01 + 5.0
+    y = torch.randn(512, generator=g)
+
+    def run(batches: int) -> tuple[WithNorm, float]:
+        torch.manual_seed(0)
+        module = WithNorm()
+        task = TrainTask(
+            module, 512, lambda idx, gen: ((module(x[idx]) - y[idx]) ** 2).mean(),
+            validate=lambda: {"val_mse": float(((module(x) - y) ** 2).mean())}, monitor="val_mse",
+        )
+        fit_module(task, TrainSettings(epochs=1, batch_size=128, bn_recalibration_batches=batches), FitContext(seed=0, device="cpu"))
+        module.train()
+        with torch.no_grad():
+            batch_out = module(x)  # training mode: normalized by this batch's (= the data's) statistics
+        module.eval()
+        with torch.no_grad():
+            gap = float((module(x) - batch_out).abs().max())
+        return module, gap
+
+    recal, gap = run(4)
+    lagging, lag_gap = run(0)
+    h = recal.lin(x).detach()
+    torch.testing.assert_close(recal.norm.running_mean, h.mean(0), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(recal.norm.running_var, h.var(0), rtol=0.02, atol=1e-8)  # mean of per-batch variances
+    assert recal.norm.momentum == 0.1  # restored after the recalibration
+    assert gap < 0.01 < 0.5 < lag_gap, (gap, lag_gap)
