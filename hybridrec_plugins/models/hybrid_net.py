@@ -93,6 +93,8 @@ class HybridNet(nn.Module):
         dot_head: bool = True,
         sparse: bool = True,
         bias: bool = False,
+        backbone_dim: int = 0,
+        backbone_inputs: bool = False,
     ) -> None:
         super().__init__()
         d = embedding_dim
@@ -106,13 +108,20 @@ class HybridNet(nn.Module):
         self.binary_block = nn.Sequential(nn.Linear(2, d), nn.ReLU(), nn.BatchNorm1d(d))
         self.items = item_tables
         h1 = hidden[0]
-        item_width = 5 * d
         # First layer, split: Linear([u | v]) == first_user(u) + first_item(v).
-        self.first_user = nn.Linear(d, h1, bias=False)
+        # The MLP's id inputs: the user and track id embeddings, or (backbone_inputs) the fixed
+        # backbone factors, so the MLP has no free per-user or per-track parameters to memorize
+        # training rows with.
+        if backbone_inputs and not backbone_dim:
+            raise ValueError("HybridNet: backbone_inputs needs backbone_dim > 0")
+        self.backbone_inputs = backbone_inputs
+        d_user = backbone_dim if backbone_inputs else d
+        item_width = 4 * d + d_user
+        self.first_user = nn.Linear(d_user, h1, bias=False)
         self.first_item = nn.Linear(item_width, h1)
         self.first_norm = nn.BatchNorm1d(h1)
         self.first_drop = FastDropout(dropout)
-        self.res_user = nn.Linear(d, h1, bias=False)
+        self.res_user = nn.Linear(d_user, h1, bias=False)
         self.res_item = nn.Linear(item_width, h1, bias=False)
         self.blocks = nn.ModuleList(Block(a, b, dropout) for a, b in zip(hidden[:-1], hidden[1:]))
         self.out = nn.Linear(hidden[-1], 1)
@@ -126,6 +135,16 @@ class HybridNet(nn.Module):
             if emb is not None:
                 nn.init.zeros_(emb.weight)
         self.dot_dim = d if dot_head else 0  # width of the dot-product part of the dot channel
+        # A fixed collaborative backbone (e.g. implicit-ALS factors, see HybridMusicRecommender's
+        # warm_start 'als') also rides in the dot channel: [.., s * x_u] . [.., y_i] adds
+        # s * <x_u, y_i>. The factor tables are frozen; only the scale s is trained.
+        self.cf_user = nn.Embedding(n_users, backbone_dim) if backbone_dim else None
+        self.cf_item = nn.Embedding(n_items, backbone_dim) if backbone_dim else None
+        self.cf_scale = nn.Parameter(torch.ones(())) if backbone_dim else None
+        for emb in (self.cf_user, self.cf_item):
+            if emb is not None:
+                nn.init.zeros_(emb.weight)
+                emb.weight.requires_grad_(False)
 
     # -- the two halves -------------------------------------------------------------------
     def item_repr(self, items: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,9 +153,10 @@ class HybridNet(nn.Module):
         ``ids`` are the id-embedding rows (``items`` with cold or masked tracks set to 0, so they
         use the learned unknown row while keeping their artist/genre/audio features)."""
         t = self.items
+        id_table = self.cf_item if self.backbone_inputs else self.item_emb
         return torch.cat(
             [
-                self.item_emb(items if ids is None else ids),
+                id_table(items if ids is None else ids),
                 self.artist_emb(t.artist[items]),
                 self.genre_bag(t.genres[items]),
                 self.numeric_block(t.numeric[items]),
@@ -161,6 +181,11 @@ class HybridNet(nn.Module):
             b = self.item_bias(ids)
             extra = torch.cat([b, torch.ones_like(b)], dim=-1)
             dot = extra if dot is None else torch.cat([dot, extra], dim=-1)
+        if self.cf_item is not None:
+            if ids is None:
+                raise ValueError("HybridNet.item_dot needs the item ids when a backbone is set")
+            y = self.cf_item(ids).to(v.dtype)
+            dot = y if dot is None else torch.cat([dot, y], dim=-1)
         return dot
 
     def user_vector(self, users: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
@@ -170,12 +195,15 @@ class HybridNet(nn.Module):
         if self.user_bias is not None:
             b = self.user_bias(users)
             vec = torch.cat([vec, torch.ones_like(b), b], dim=-1)
+        if self.cf_user is not None:
+            vec = torch.cat([vec, self.cf_scale * self.cf_user(users)], dim=-1)
         return vec
 
     def user_part(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """User half of the first layer, its residual and the user's dot-channel vector."""
         u = self.user_emb(users)
-        return self.first_user(u), self.res_user(u), self.user_vector(users, u)
+        m = self.cf_user(users) if self.backbone_inputs else u
+        return self.first_user(m), self.res_user(m), self.user_vector(users, u)
 
     def head(
         self,

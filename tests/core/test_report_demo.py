@@ -13,7 +13,9 @@ from hybridrec_core.interfaces import FitContext, PluginKind
 from hybridrec_core.plugins import get_plugin_manager
 
 DEMO = {"n_users": 300, "n_tracks": 400, "n_artists": 80, "n_interactions": 12000, "seed": 7}
-HYBRID = {"epochs": 12}
+# warm_start 'none': tastes in the demo world are generated from genres and audio features, and the
+# content MLP alone ranks it best (validation NDCG@10 0.227 vs 0.204 with the ALS backbone, ~popularity).
+HYBRID = {"epochs": 12, "warm_start": "none"}
 pytestmark = pytest.mark.slow
 
 

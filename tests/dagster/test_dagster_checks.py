@@ -64,7 +64,8 @@ def test_feature_range_problems_is_empty_for_sane_features() -> None:
 def test_crippled_hybrid_fails_the_blocking_model_check_and_recommendations_are_skipped(tmp_path: Path) -> None:
     crippled = small_config(models=[
         {"name": "hybrid", "params": {"embedding_dim": 8, "hidden_layers": [8], "epochs": 1,
-                                      "learning_rate": 1e-7, "batch_size": 4096}},
+                                      "learning_rate": 1e-7, "batch_size": 4096,
+                                      "warm_start": "none"}},  # no ALS backbone to fall back on
         {"name": "popularity"},
     ])
     definitions = make_definitions(tmp_path, crippled)

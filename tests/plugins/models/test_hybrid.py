@@ -8,7 +8,7 @@ from fixtures.ranking import recall_at_10
 from hybridrec_core.interfaces import FitContext
 from hybridrec_core.ranking import topk_for_users
 from hybridrec_core.testing import ModelTests, toy_feature_set
-from hybridrec_plugins.models.hybrid import HybridMusicRecommender
+from hybridrec_plugins.models.hybrid import HybridMusicRecommender, played
 from hybridrec_plugins.models.popularity import Popularity
 
 SMALL = {"embedding_dim": 16, "hidden_layers": [32, 16], "epochs": 4, "batch_size": 256}
@@ -51,8 +51,8 @@ def test_history_records_each_epoch(trained) -> None:
     _, _, history = trained
     assert len(history.epochs) == 3
     for rec in history.epochs:
-        assert {"loss", "lr", "seconds", "val_ndcg@10_sampled"} <= set(rec)
-    assert history.monitor == "val_ndcg@10_sampled" and history.best_epoch is not None
+        assert {"loss", "lr", "seconds", "val_ndcg@10", "val_recall@10"} <= set(rec)
+    assert history.monitor == "val_ndcg@10" and history.best_epoch is not None
 
 
 def test_split_first_layer_equals_plain_forward(trained) -> None:
@@ -177,7 +177,7 @@ def test_regression_starts_from_the_ridge_baseline_predictor() -> None:
 
     fs = toy_feature_set()
     model = HybridMusicRecommender({**SMALL, "objective": "regression", "bias_l2": 3.0})
-    assert model.warm_start == "bias" and HybridMusicRecommender(SMALL).warm_start == "none"
+    assert model.warm_start == "bias" and HybridMusicRecommender(SMALL).warm_start == "als"
     model._build(fs, torch.device("cpu"))
     model._bias_warm_start(fs, sweeps=200)
     t = fs.train
@@ -200,14 +200,20 @@ def test_bias_warm_start_keeps_the_biases_through_training() -> None:
     model._build(fs, torch.device("cpu"))
     model._bias_warm_start(fs)
     before = model.net.item_bias.weight.detach().clone()
-    model.fit(fs, FitContext(seed=0, device="cpu"))
+    history = model.fit(fs, FitContext(seed=0, device="cpu"))
     torch.testing.assert_close(model.net.item_bias.weight, before)
-    assert model.net.out.weight.abs().sum() > 0, "the MLP output was trained from zero"
+    assert "val_rmse" in history.extra["initial_validation"]  # the baseline itself was validated
+    trained_mlp = bool(model.net.out.weight.abs().sum() > 0)
+    # The MLP output was trained from zero, unless no epoch beat the baseline (then it is restored).
+    assert trained_mlp == (history.best_epoch != -1)
 
 
 def test_catalogue_softmax_trains_the_dot_head_against_shared_negatives() -> None:
     fs = toy_feature_set()
-    params = {"embedding_dim": 16, "hidden_layers": [32, 16], "epochs": 25, "batch_size": 128, "early_stopping_patience": 25}
+    params = {
+        "embedding_dim": 16, "hidden_layers": [32, 16], "epochs": 25, "batch_size": 128, "early_stopping_patience": 25,
+        "warm_start": "none",  # the catalogue softmax trains the learned dot head of the model without a backbone
+    }
     pop = Popularity()
     pop.fit(fs, FitContext())
     base = HybridMusicRecommender({**params, "epochs": 1})
@@ -221,6 +227,134 @@ def test_catalogue_softmax_trains_the_dot_head_against_shared_negatives() -> Non
 
 
 def test_catalogue_softmax_needs_the_dot_head() -> None:
-    model = HybridMusicRecommender({**SMALL, "catalogue_negatives": 8, "dot_head": False})
+    model = HybridMusicRecommender({**SMALL, "catalogue_negatives": 8, "dot_head": False, "warm_start": "none"})
     with pytest.raises(ValueError, match="catalogue_negatives"):
         model.fit(toy_feature_set(), FitContext(seed=0, device="cpu"))
+
+
+# -- warm_start 'als' (the ranking default): a closed-form ALS backbone plus what the MLP adds ------
+ALS_SMALL = {**SMALL, "als_factors": 8, "als_iterations": 5, "als_regularization": 5.0}
+
+
+def test_als_warm_start_scores_start_as_the_mf_plugin() -> None:
+    """Before any training step the score is s * <x_u, y_i> + a constant, with exactly the factors
+    the ``mf`` plugin fits with the same settings, so the top-10 lists are ALS's."""
+    from hybridrec_plugins.models.mf import ImplicitALS
+
+    fs = toy_feature_set()
+    model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.0})
+    assert model.warm_start == "als" and not model.uses_dot_head
+    model._build(fs, torch.device("cpu"))
+    assert model._als_warm_start(fs, seed=3, device=torch.device("cpu")) is None  # no holdout: trains on every row
+    mf = ImplicitALS({"factors": 8, "iterations": 5, "regularization": 5.0, "alpha": 2.0})
+    mf.fit(fs, FitContext(seed=3, device="cpu"))
+    users = np.arange(1, fs.n_users)
+    got = model.score_items(users)
+    want = mf.score_items(users) * float(model.net.cf_scale.detach())
+    torch.testing.assert_close(got - got[:, :1], want - want[:, :1], rtol=1e-4, atol=1e-5)
+    seen = fs.train.csr(fs.n_users, fs.n_items)
+    a, _ = topk_for_users(model.score_items, users, 10, seen)
+    b, _ = topk_for_users(mf.score_items, users, 10, seen)
+    assert (a == b).mean() > 0.99
+
+
+def test_als_holdout_trains_on_held_out_rows_and_keeps_the_full_backbone() -> None:
+    """Cross-fitting: the MLP trains on a held-out share of the rows against a backbone fitted
+    without them; the fitted model carries the backbone fitted on every row."""
+    from hybridrec_plugins.models.mf import fit_als
+
+    fs = toy_feature_set()
+    model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.3, "epochs": 1})
+    model._build(fs, torch.device("cpu"))
+    rows = model._als_warm_start(fs, seed=0, device=torch.device("cpu"))
+    assert 0.2 < len(rows) / len(fs.train) < 0.4 and len(np.unique(rows)) == len(rows)
+    full, fit = model._backbones
+    keep = np.setdiff1d(np.arange(len(fs.train)), rows)
+    t = fs.train
+    conf = 1.0 + 2.0 * np.log1p(t.plays.astype(np.float64))
+    kw = dict(factors=8, regularization=5.0, iterations=5, cg_steps=3, init_scale=0.01, seed=0, device=torch.device("cpu"))
+    x_fit, _, _ = fit_als(t.user[keep], t.item[keep], conf[keep], fs.n_users, fs.n_items, **kw)
+    torch.testing.assert_close(fit[0], x_fit)
+    torch.testing.assert_close(model.net.cf_user.weight, x_fit)  # trained against the held-out backbone
+
+    history = model.fit(fs, FitContext(seed=0, device="cpu"))
+    x_all, y_all, _ = fit_als(t.user, t.item, conf, fs.n_users, fs.n_items, **kw)
+    torch.testing.assert_close(model.net.cf_user.weight, x_all)
+    torch.testing.assert_close(model.net.cf_item.weight, y_all)
+    assert model._backbones is None and history.best_epoch == 0  # trained (no start validation for 'als')
+    assert model.net.out.weight.abs().sum() > 0
+
+
+def test_played_marks_the_users_training_tracks() -> None:
+    keys = torch.as_tensor(np.unique(np.array([1 * 10 + 3, 1 * 10 + 4, 2 * 10 + 9], dtype=np.int64)))
+    users = torch.tensor([1, 2])
+    items = torch.tensor([[3, 9, 4], [3, 9, 0]])
+    assert played(keys, users, items, 10).tolist() == [[True, False, True], [False, True, False]]
+    shared = torch.tensor([[4, 9]])
+    assert played(keys, users, shared, 10).tolist() == [[True, False], [False, True]]
+
+
+def test_als_hybrid_beats_popularity_and_scores_new_tracks_from_content() -> None:
+    fs = toy_feature_set()
+    pop = Popularity()
+    pop.fit(fs, FitContext())
+    model = HybridMusicRecommender({**ALS_SMALL, "epochs": 6})
+    model.fit(fs, FitContext(seed=0, device="cpu"))
+    assert recall_at_10(model, fs) > recall_at_10(pop, fs) + 0.03
+    # Every track scored as if it were new (id row 0: no backbone factors, no id embedding).
+    items = torch.arange(1, fs.n_items).unsqueeze(0).expand(2, -1)
+    model.net.eval()
+    with torch.no_grad():
+        as_new = model.net(torch.tensor([1, 2]), items, torch.zeros_like(items))
+    assert float(as_new.std(dim=1).min()) > 1e-3, "new tracks all tie: the content path was not trained"
+
+
+def test_full_validation_is_full_ranking_ndcg(trained) -> None:
+    """The early-stopping metric equals NDCG@10 over the whole catalogue, training tracks
+    excluded, computed one user at a time."""
+    model, fs, _ = trained
+    metrics = model._full_validation(fs, seed=1)()
+    seen = fs.train.csr(fs.n_users, fs.n_items).toarray() > 0
+    rel = fs.valid.csr(fs.n_users, fs.n_items).toarray() > 0
+    ndcgs = []
+    for u in np.unique(fs.valid.user):
+        s = model.score_items(np.array([u]))[0].numpy().copy()
+        s[seen[u]] = -np.inf
+        s[0] = -np.inf
+        top = np.lexsort((np.arange(len(s)), -s))[:10]
+        gains = rel[u, top] / np.log2(np.arange(2, 12))
+        ideal = (1 / np.log2(np.arange(2, 12)))[: min(rel[u].sum(), 10)].sum()
+        ndcgs.append(gains.sum() / ideal)
+    assert metrics["val_ndcg@10"] == pytest.approx(float(np.mean(ndcgs)), abs=1e-9)
+
+
+def test_legacy_ranking_artifact_without_backbone_still_loads() -> None:
+    """Artifacts written before 'auto' meant 'als' for ranking have no backbone tables."""
+    fs = toy_feature_set()
+    old = HybridMusicRecommender({**SMALL, "warm_start": "none", "epochs": 1})
+    old.fit(fs, FitContext(seed=0, device="cpu"))
+    state = old.get_state()
+    state.meta.pop("warm_start")
+    state.meta["config"]["warm_start"] = "auto"
+    loaded = HybridMusicRecommender.from_state(state, fs)
+    assert loaded.warm_start == "none"
+    torch.testing.assert_close(loaded.score_items(np.array([1, 2])), old.score_items(np.array([1, 2])))
+
+
+def test_auto_warm_start_on_a_training_shard_goes_without_the_backbone() -> None:
+    """ALS needs every user's rows: an 'auto' ranking model on one rank's shard trains without the
+    backbone (and says so), an explicit 'als' is refused with the shard named."""
+    import dataclasses
+
+    from hybridrec_core.dataset import TrainShard, WholeTrainRequired
+
+    fs = toy_feature_set()
+    shard = TrainShard(rank=0, world_size=2, global_rows=len(fs.train), fingerprint=fs.fingerprint(),
+                       item_popularity=fs.item_popularity())
+    sharded = dataclasses.replace(fs, train_shard=shard)
+    auto = HybridMusicRecommender(SMALL)
+    with pytest.raises(ValueError, match="no process group"):  # got past the warm start; a shard needs torchrun
+        auto.fit(sharded, FitContext(seed=0, device="cpu"))
+    assert auto.warm_start == "none" and auto.net.cf_user is None
+    with pytest.raises(WholeTrainRequired, match="shard 0 of 2"):
+        HybridMusicRecommender({**SMALL, "warm_start": "als"}).fit(sharded, FitContext(seed=0, device="cpu"))
