@@ -266,8 +266,10 @@ def test_als_holdout_trains_on_held_out_rows_and_keeps_the_full_backbone() -> No
     fs = toy_feature_set()
     model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.3, "epochs": 1})
     model._build(fs, torch.device("cpu"))
-    rows = model._als_warm_start(fs, seed=0, device=torch.device("cpu"))
-    assert 0.2 < len(rows) / len(fs.train) < 0.4 and len(np.unique(rows)) == len(rows)
+    held = model._als_warm_start(fs, seed=0, device=torch.device("cpu"))
+    assert held.dtype == bool and held.shape == (len(fs.train),)
+    rows = np.flatnonzero(held)
+    assert 0.2 < len(rows) / len(fs.train) < 0.4
     full, fit = model._backbones
     keep = np.setdiff1d(np.arange(len(fs.train)), rows)
     t = fs.train
@@ -358,3 +360,20 @@ def test_auto_warm_start_on_a_training_shard_goes_without_the_backbone() -> None
     assert auto.warm_start == "none" and auto.net.cf_user is None
     with pytest.raises(WholeTrainRequired, match="shard 0 of 2"):
         HybridMusicRecommender({**SMALL, "warm_start": "als"}).fit(sharded, FitContext(seed=0, device="cpu"))
+
+
+def test_content_term_trains_new_track_scores_on_every_row() -> None:
+    """als_content_share: every row is also scored with all track ids hidden, so the loss carries
+    the extra term and the content path ranks tracks as if they were new."""
+    fs = toy_feature_set()
+    params = {**ALS_SMALL, "epochs": 1}
+    plain = HybridMusicRecommender(params)
+    h_plain = plain.fit(fs, FitContext(seed=0, device="cpu"))
+    both = HybridMusicRecommender({**params, "als_content_share": 1.0, "als_lr_scale": 1.0, "als_residual_weight": 0.1})
+    h_both = both.fit(fs, FitContext(seed=0, device="cpu"))
+    assert h_both.epochs[0]["loss"] > h_plain.epochs[0]["loss"] + 0.5  # the content term is in the loss
+    items = torch.arange(1, fs.n_items).unsqueeze(0).expand(2, -1)
+    both.net.eval()
+    with torch.no_grad():
+        as_new = both.net(torch.tensor([1, 2]), items, torch.zeros_like(items))
+    assert float(as_new.std(dim=1).min()) > 1e-3
