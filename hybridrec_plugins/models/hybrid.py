@@ -592,18 +592,33 @@ class HybridMusicRecommender(Model):
             neg_term = terms.mean(1) if hit is None else terms.masked_fill(hit, 0.0).sum(1) / (~hit).sum(1).clamp_min(1)
             return neg_term if cfg.loss == "bpr" else F.softplus(-pos[:, 0]) + neg_term
 
+        def draw(b: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+            """Negatives for b positives: (pool positions, track indices); k shared or k each."""
+            n_neg = k if cfg.shared_negatives else b * k
+            if probs is None:
+                pick = torch.randint(pool.numel(), (n_neg,), generator=gen, device=pool.device)
+            else:
+                pick = torch.multinomial(probs, n_neg, replacement=True, generator=gen)
+            return pick, pool[pick]
+
+        def paired(parts: tuple, b: int) -> tuple:
+            """Item parts of b positives then their negatives -> (b, 1 + k, .) per part."""
+            return tuple(
+                None if t is None else torch.cat(
+                    [t[:b].unsqueeze(1), t[b:].unsqueeze(0).expand(b, -1, -1) if cfg.shared_negatives else t[b:].reshape(b, k, -1)],
+                    dim=1,
+                )
+                for t in parts
+            )
+
         def main(idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             # One item_repr / head call over positives and negatives together keeps BatchNorm
             # statistics shared: separate calls normalise each group by its own statistics, and the
             # model then learns to tell positives from negatives by that shift, which vanishes at
             # inference (measured: a separately normalised negative batch drove NDCG towards 0).
             b = idx.numel()
-            n_neg = k if cfg.shared_negatives else b * k
-            if probs is None:
-                pick = torch.randint(pool.numel(), (n_neg,), generator=gen, device=idx.device)
-            else:
-                pick = torch.multinomial(probs, n_neg, replacement=True, generator=gen)
-            neg = pool[pick]
+            pick, neg = draw(b, gen)
+            n_neg = neg.numel()
             net = self.net
             cat_pick = sample_catalogue(gen) if m_cat else None
             users = self._mask_ids(tu[idx], gen)
@@ -612,16 +627,7 @@ class HybridMusicRecommender(Model):
             v = net.item_repr(items, ids)
             n_head = b + n_neg  # the catalogue negatives (if any) follow and only feed the dot head
             parts = net.item_part(v[:n_head], ids[:n_head])
-            if cfg.shared_negatives:
-                pair_parts = tuple(
-                    None if t is None else torch.cat([t[:b].unsqueeze(1), t[b:].unsqueeze(0).expand(b, -1, -1)], dim=1)
-                    for t in parts
-                )
-            else:
-                pair_parts = tuple(
-                    None if t is None else torch.cat([t[:b].unsqueeze(1), t[b:].reshape(b, k, -1)], dim=1)
-                    for t in parts
-                )
+            pair_parts = paired(parts, b)
             user_parts = net.user_part(users)
             s = net.head(user_parts, pair_parts).float()
             hit = None
@@ -639,28 +645,17 @@ class HybridMusicRecommender(Model):
                 per = per - cfg.catalogue_weight * torch.log_softmax(cat_logits, dim=1)[:, 0]
             return per, users, ids[:b]
 
-
         def content(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
             """Per-row loss with every track's ids hidden (no backbone factors, no id embedding):
             the positive ranked among sampled negatives by artist/genre/audio features alone."""
             b = idx.numel()
-            n_neg = k if cfg.shared_negatives else b * k
-            if probs is None:
-                pick = torch.randint(pool.numel(), (n_neg,), generator=gen, device=idx.device)
-            else:
-                pick = torch.multinomial(probs, n_neg, replacement=True, generator=gen)
-            neg = pool[pick]
+            pick, neg = draw(b, gen)
+            n_neg = neg.numel()
             net = self.net
             items = torch.cat([ti[idx], neg])
             hidden = torch.zeros_like(items)
             parts = net.item_part(net.item_repr(items, hidden), hidden)
-            pair = tuple(
-                None if t is None else torch.cat(
-                    [t[:b].unsqueeze(1), t[b:].unsqueeze(0).expand(b, -1, -1) if cfg.shared_negatives else t[b:].reshape(b, k, -1)],
-                    dim=1,
-                )
-                for t in parts
-            )
+            pair = paired(parts, b)
             s = net.head(net.user_part(self._mask_ids(tu[idx], gen)), pair).float()
             shaped = neg.unsqueeze(0) if cfg.shared_negatives else neg.reshape(b, k)
             hit = played(train_keys, tu[idx], shaped, n_items) if train_keys is not None else None
