@@ -28,14 +28,15 @@ from typing_extensions import Self
 
 from hybridrec_core.dataset import FeatureSet
 from hybridrec_core.device import resolve_device
-from hybridrec_core.interfaces import FitContext, Model, PluginConfig, TrainingHistory
+from hybridrec_core.interfaces import EvalInput, FitContext, Model, PluginConfig, TrainingHistory
 from hybridrec_core.ranking import topk_for_users
 from hybridrec_core.seeding import seed_everything
 from hybridrec_core.state import State
 from hybridrec_core.training import TrainSettings, TrainTask, fit_module
+from hybridrec_plugins.metrics.ranking import RankingMetrics
 from hybridrec_plugins.models._common import check_items, clamp_users, known_map, mask_empty
 from hybridrec_plugins.models.hybrid_net import HybridNet, ItemTables
-from hybridrec_plugins.models.mf import fit_als
+from hybridrec_plugins.models.mf import ALSConfig, fit_als
 
 # (user, item) pairs in one scoring tile. On CPU a tile's (pairs, h1) activations must stay in the
 # per-core L2 cache (4096 x 256 floats = 4 MiB over two cores): the head's elementwise passes are
@@ -252,6 +253,15 @@ class HybridMusicRecommender(Model):
         return "bias" if cfg.objective == "regression" else "als"
 
     @property
+    def als_config(self) -> ALSConfig:
+        """The ``mf`` plugin's settings for the backbone (log confidence, its solver defaults)."""
+        cfg: HybridConfig = self.config
+        return ALSConfig(
+            factors=cfg.als_factors, regularization=cfg.als_regularization, alpha=cfg.als_alpha,
+            iterations=cfg.als_iterations, confidence="log",
+        )
+
+    @property
     def uses_dot_head(self) -> bool:
         cfg: HybridConfig = self.config
         if cfg.dot_head is not None:
@@ -307,12 +317,12 @@ class HybridMusicRecommender(Model):
             raise ValueError("hybrid: the training split is empty")
         device = resolve_device(context.device)
         seed_everything(context.seed, context.deterministic)
-        self._warm_start = None
-        if cfg.warm_start == "auto" and self.warm_start == "als" and features.train_shard is not None:
-            self._warm_start = "none"
+        self._warm_start = None  # re-resolve from the config for this FeatureSet
+        resolved = self.warm_start
+        if cfg.warm_start == "auto" and resolved == "als" and features.train_shard is not None:
+            resolved = "none"
             context.logger.info("hybrid: warm_start auto -> none: the ALS backbone needs the whole training split, this rank holds a shard")
-        else:
-            self._warm_start = self.warm_start
+        self._warm_start = resolved
         if self.warm_start == "als":
             if cfg.objective != "ranking":
                 raise ValueError("hybrid: warm_start 'als' needs objective 'ranking' (use 'bias' for regression)")
@@ -426,17 +436,14 @@ class HybridMusicRecommender(Model):
         the final model use the backbone fitted on every row."""
         cfg: HybridConfig = self.config
         train = features.train
-        conf = 1.0 + cfg.als_alpha * np.log1p(np.clip(train.plays.astype(np.float64), 0.0, None))
-        kw = dict(
-            factors=cfg.als_factors, regularization=cfg.als_regularization, iterations=cfg.als_iterations,
-            cg_steps=3, init_scale=0.01, seed=seed, device=device,
-        )
-        x, y, _ = fit_als(train.user, train.item, conf, features.n_users, features.n_items, **kw)
+        als = self.als_config
+        n = (features.n_users, features.n_items)
+        x, y, _ = fit_als(train.user, train.item, train.plays, *n, als, seed=seed, device=device)
         rows = None
         if cfg.als_holdout > 0:
             held = np.random.default_rng(seed + 29).random(len(train)) < cfg.als_holdout
             keep = ~held
-            xa, ya, _ = fit_als(train.user[keep], train.item[keep], conf[keep], features.n_users, features.n_items, **kw)
+            xa, ya, _ = fit_als(train.user[keep], train.item[keep], train.plays[keep], *n, als, seed=seed, device=device)
             self._backbones = ((x, y), (xa, ya))
             rows = held
             if not rows.any():
@@ -497,13 +504,15 @@ class HybridMusicRecommender(Model):
         drop = torch.rand(ids.shape, generator=gen, device=ids.device) < p
         return ids.masked_fill(drop, 0)
 
-    def _l2(self, users: torch.Tensor, ids: torch.Tensor) -> torch.Tensor | float:
+    def _l2(self, users: torch.Tensor, ids: torch.Tensor, items: torch.Tensor) -> torch.Tensor | float:
+        """Embedding L2 on the batch's rows; ``ids`` are the (possibly masked) id rows, ``items``
+        the tracks themselves (a masked track keeps its artist)."""
         lam = self.config.embedding_l2
         if lam <= 0:
             return 0.0
         net = self.net
         if net.backbone_inputs:  # the id tables are unused; the artist table is the free per-track part
-            return lam * net.artist_emb(net.items.artist[ids]).pow(2).sum(-1).mean()
+            return lam * net.artist_emb(net.items.artist[items]).pow(2).sum(-1).mean()
         return lam * (net.user_emb(users).pow(2).sum(-1).mean() + net.item_emb(ids).pow(2).sum(-1).mean())
 
     def _regression_loss(self, tu: torch.Tensor, ti: torch.Tensor, target: torch.Tensor):
@@ -512,7 +521,7 @@ class HybridMusicRecommender(Model):
             items = ti[idx]
             ids = self._mask_ids(items, gen)
             pred = self.net(users, items.unsqueeze(1), ids.unsqueeze(1))[:, 0]
-            return F.mse_loss(pred.float(), target[idx]) + self._l2(users, ids)
+            return F.mse_loss(pred.float(), target[idx]) + self._l2(users, ids, items)
 
         return loss
 
@@ -670,7 +679,7 @@ class HybridMusicRecommender(Model):
             total = torch.zeros((), device=idx.device)
             if main_idx.numel():
                 per, users, ids_b = main(main_idx, gen)
-                total = main_weight * (per * weights[main_idx]).mean() + self._l2(users, ids_b)
+                total = main_weight * (per * weights[main_idx]).mean() + self._l2(users, ids_b, ti[main_idx])
             if content_share:
                 rows = idx[: max(1, math.ceil(idx.numel() * content_share))]
                 total = total + (content(rows, gen) * weights[rows]).mean()
@@ -702,21 +711,15 @@ class HybridMusicRecommender(Model):
             users = users[users % shard.world_size == shard.rank]
         if len(users) > cfg.valid_max_users:
             users = np.sort(np.random.default_rng(seed + 1).choice(users, cfg.valid_max_users, replace=False))
-        n_items = features.n_items
-        seen = features.train.csr(features.n_users, n_items)
-        keys = np.unique(valid.user.astype(np.int64) * n_items + valid.item)
-        key_users = keys // n_items
-        n_rel = np.bincount(np.searchsorted(users, key_users[np.isin(key_users, users)]), minlength=len(users))
-        disc = 1.0 / np.log2(np.arange(2, 12))
-        idcg = np.cumsum(disc)[np.clip(np.minimum(n_rel, 10) - 1, 0, None)]
+        seen = features.train.csr(features.n_users, features.n_items)
+        relevant = features.valid.csr(features.n_users, features.n_items, values="plays")[users]
+        metric = RankingMetrics()  # the report's own NDCG/recall, on this user sample
 
         def validate() -> dict[str, float]:
             self._cache = None
             top, _ = topk_for_users(self.score_items, users, 10, seen, batch_users=256)
-            hit = np.isin(users[:, None] * n_items + top, keys) & (top >= 0)
-            ndcg = (hit * disc).sum(1) / idcg
-            recall = hit.sum(1) / np.maximum(n_rel, 1)
-            return {"val_ndcg@10": float(ndcg.mean()), "val_recall@10": float(recall.mean())}
+            values = metric.compute(EvalInput(users=users, k=10, features=features, topk=top, relevant=relevant)).values
+            return {"val_ndcg@10": values["ndcg@10"], "val_recall@10": values["recall@10"]}
 
         return validate
 

@@ -65,28 +65,35 @@ def _cg_solve(
     return x
 
 
+def als_confidence(plays: np.ndarray, cfg: ALSConfig) -> np.ndarray:
+    """Per-row confidence ``1 + alpha * f(plays)`` (float64)."""
+    plays = plays.astype(np.float64)
+    f = {"log": np.log1p(plays), "linear": plays, "binary": np.ones_like(plays)}[cfg.confidence]
+    return 1.0 + cfg.alpha * f
+
+
 def fit_als(
-    user: np.ndarray, item: np.ndarray, confidence: np.ndarray, n_users: int, n_items: int, *, factors: int,
-    regularization: float, iterations: int, cg_steps: int, init_scale: float, seed: int, device: torch.device,
+    user: np.ndarray, item: np.ndarray, plays: np.ndarray, n_users: int, n_items: int, cfg: ALSConfig, *,
+    seed: int, device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor, TrainingHistory]:
-    """Implicit ALS factors (n_users x f, n_items x f) for the (user, item) rows with per-row
-    ``confidence``; users without rows get the mean user vector, items without rows 0.
+    """Implicit ALS factors (n_users x f, n_items x f) for the (user, item, plays) rows under
+    ``cfg``; users without rows get the mean user vector, items without rows 0.
     Shared by ``mf`` and the hybrid model's ALS warm start."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
     dt = torch.float32
     users = torch.as_tensor(user, device=device)
     items = torch.as_tensor(item, device=device)
-    conf = torch.as_tensor(confidence, dtype=dt, device=device)
-    x = (torch.randn(n_users, factors, generator=gen, dtype=dt) * init_scale).to(device)
-    y = (torch.randn(n_items, factors, generator=gen, dtype=dt) * init_scale).to(device)
+    conf = torch.as_tensor(als_confidence(plays, cfg), dtype=dt, device=device)
+    x = (torch.randn(n_users, cfg.factors, generator=gen, dtype=dt) * cfg.init_scale).to(device)
+    y = (torch.randn(n_items, cfg.factors, generator=gen, dtype=dt) * cfg.init_scale).to(device)
     has_user = torch.as_tensor(np.bincount(user, minlength=n_users) > 0, device=device)
     has_item = torch.as_tensor(np.bincount(item, minlength=n_items) > 0, device=device)
     x[~has_user] = 0
     y[~has_item] = 0
     history = TrainingHistory(device=str(device))
-    for it in range(iterations):
-        x = _cg_solve(x, y, users, items, conf, regularization, cg_steps)
-        y = _cg_solve(y, x, items, users, conf, regularization, cg_steps)
+    for it in range(cfg.iterations):
+        x = _cg_solve(x, y, users, items, conf, cfg.regularization, cfg.cg_steps)
+        y = _cg_solve(y, x, items, users, conf, cfg.regularization, cfg.cg_steps)
         history.epochs.append({"epoch": float(it), "user_norm": float(x.norm(dim=1).mean()), "item_norm": float(y.norm(dim=1).mean())})
     mean_user = x[has_user].mean(0) if bool(has_user.any()) else torch.zeros_like(x[0])
     x[~has_user] = mean_user  # unknown / cold users (row 0 included): the mean profile
@@ -106,11 +113,6 @@ class ImplicitALS(Model):
         self.user_factors: torch.Tensor | None = None
         self.item_factors: torch.Tensor | None = None
 
-    def _confidence(self, plays: np.ndarray) -> np.ndarray:
-        cfg: ALSConfig = self.config
-        f = {"log": np.log1p(plays), "linear": plays, "binary": np.ones_like(plays)}[cfg.confidence]
-        return 1.0 + cfg.alpha * f.astype(np.float64)
-
     def fit(self, features: FeatureSet, context: FitContext) -> TrainingHistory:
         features.require_whole_train(f"model {self.name!r}")
         cfg: ALSConfig = self.config
@@ -119,10 +121,8 @@ class ImplicitALS(Model):
         train = features.train
         if len(train) == 0:
             raise ValueError("mf: the training split is empty")
-        conf = self._confidence(train.plays.astype(np.float64))
         x, y, history = fit_als(
-            train.user, train.item, conf, features.n_users, features.n_items, factors=cfg.factors, regularization=cfg.regularization, iterations=cfg.iterations,
-            cg_steps=cfg.cg_steps, init_scale=cfg.init_scale, seed=context.seed, device=device,
+            train.user, train.item, train.plays, features.n_users, features.n_items, cfg, seed=context.seed, device=device
         )
         self.user_factors, self.item_factors = x, y
         return history

@@ -7,7 +7,7 @@ from fixtures.ranking import recall_at_10
 from hybridrec_core.interfaces import FitContext
 from hybridrec_core.testing import ModelTests, toy_feature_set
 from hybridrec_plugins.models.item_knn import ItemKNN
-from hybridrec_plugins.models.mf import ImplicitALS
+from hybridrec_plugins.models.mf import ImplicitALS, als_confidence
 from hybridrec_plugins.models.popularity import Popularity
 
 
@@ -53,7 +53,7 @@ def test_als_solution_beats_random_factors_on_objective() -> None:
         p = np.zeros((fs.n_users, fs.n_items))
         c = np.ones((fs.n_users, fs.n_items))
         p[tr.user, tr.item] = 1
-        c[tr.user, tr.item] = m._confidence(tr.plays.astype(np.float64))
+        c[tr.user, tr.item] = als_confidence(tr.plays, m.config)
         users = np.flatnonzero(fs.train_user_mask)
         pred = x[users] @ y.T
         reg = m.config.regularization * ((x[users] ** 2).sum() + (y**2).sum())

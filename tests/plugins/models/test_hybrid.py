@@ -261,7 +261,7 @@ def test_als_warm_start_scores_start_as_the_mf_plugin() -> None:
 def test_als_holdout_trains_on_held_out_rows_and_keeps_the_full_backbone() -> None:
     """Cross-fitting: the MLP trains on a held-out share of the rows against a backbone fitted
     without them; the fitted model carries the backbone fitted on every row."""
-    from hybridrec_plugins.models.mf import fit_als
+    from hybridrec_plugins.models.mf import ALSConfig, fit_als
 
     fs = toy_feature_set()
     model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.3, "epochs": 1})
@@ -273,14 +273,14 @@ def test_als_holdout_trains_on_held_out_rows_and_keeps_the_full_backbone() -> No
     full, fit = model._backbones
     keep = np.setdiff1d(np.arange(len(fs.train)), rows)
     t = fs.train
-    conf = 1.0 + 2.0 * np.log1p(t.plays.astype(np.float64))
-    kw = dict(factors=8, regularization=5.0, iterations=5, cg_steps=3, init_scale=0.01, seed=0, device=torch.device("cpu"))
-    x_fit, _, _ = fit_als(t.user[keep], t.item[keep], conf[keep], fs.n_users, fs.n_items, **kw)
+    als = ALSConfig(factors=8, regularization=5.0, iterations=5, alpha=2.0, confidence="log", cg_steps=3, init_scale=0.01)
+    kw = dict(seed=0, device=torch.device("cpu"))
+    x_fit, _, _ = fit_als(t.user[keep], t.item[keep], t.plays[keep], fs.n_users, fs.n_items, als, **kw)
     torch.testing.assert_close(fit[0], x_fit)
     torch.testing.assert_close(model.net.cf_user.weight, x_fit)  # trained against the held-out backbone
 
     history = model.fit(fs, FitContext(seed=0, device="cpu"))
-    x_all, y_all, _ = fit_als(t.user, t.item, conf, fs.n_users, fs.n_items, **kw)
+    x_all, y_all, _ = fit_als(t.user, t.item, t.plays, fs.n_users, fs.n_items, als, **kw)
     torch.testing.assert_close(model.net.cf_user.weight, x_all)
     torch.testing.assert_close(model.net.cf_item.weight, y_all)
     assert model._backbones is None and history.best_epoch == 0  # trained (no start validation for 'als')
