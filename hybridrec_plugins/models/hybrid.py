@@ -36,7 +36,7 @@ from hybridrec_core.training import TrainSettings, TrainTask, fit_module
 from hybridrec_plugins.metrics.ranking import RankingMetrics
 from hybridrec_plugins.models._common import check_items, clamp_users, known_map, mask_empty
 from hybridrec_plugins.models.hybrid_net import HybridNet, ItemTables
-from hybridrec_plugins.models.mf import ALSConfig, fit_als
+from hybridrec_plugins.models.mf import ALSConfig, fit_als, fit_explicit_als
 
 # (user, item) pairs in one scoring tile. On CPU a tile's (pairs, h1) activations must stay in the
 # per-core L2 cache (4096 x 256 floats = 4 MiB over two cores): the head's elementwise passes are
@@ -94,12 +94,12 @@ class HybridConfig(PluginConfig):
     )
     warm_start: Literal["auto", "none", "bias", "als"] = Field(
         "auto",
-        description="'bias': fit the regularized baseline predictor mu + b_u + b_i in closed form, keep those "
-        "biases fixed and start the MLP output at zero, so training only adds what the features explain "
-        "beyond the baseline (regression; builds the bias terms). 'als' (ranking): fit implicit-ALS factors in "
-        "closed form as a fixed collaborative backbone s * <x_u, y_i> of the score, start the MLP output and "
-        "the dot head at zero, and train what the ids and content add to it. 'auto': 'bias' for regression, "
-        "'als' for ranking ('none' when training on one rank's shard of the split).",
+        description="'bias': fit the regularized baseline predictor mu + b_u + b_i and residual factors "
+        "<p_u, q_i> (bias_factors) in closed form, keep them fixed and start the MLP output at zero, so "
+        "training only adds what the features explain beyond the baseline (regression; builds the bias terms). "
+        "'als' (ranking): fit implicit-ALS factors in closed form as a fixed collaborative backbone "
+        "s * <x_u, y_i> of the score, start the MLP output and the dot head at zero, and train what the ids "
+        "and content add to it. 'auto': 'bias' for regression, 'als' for ranking ('none' when training on one rank's shard of the split).",
     )
     als_factors: int = Field(64, ge=1, le=2048, description="warm_start 'als': latent dimensions of the backbone.")
     als_regularization: float = Field(50.0, ge=0.0, le=1e4, description="warm_start 'als': L2 penalty of the factors.")
@@ -139,6 +139,19 @@ class HybridConfig(PluginConfig):
     )
     bias_l2: float = Field(
         3.0, ge=0.0, le=1e6, description="Ridge penalty of the closed-form biases (chosen on the Last.fm validation split)."
+    )
+    bias_factors: int = Field(
+        32, ge=0, le=2048,
+        description="warm_start 'bias': latent dimensions of an explicit matrix factorization fitted (alternating "
+        "ridge solves) to the baseline's training residuals and kept as a fixed term <p_u, q_i> of the prediction "
+        "(biased MF); new users and tracks get 0 there. 0: biases only. Needs the whole training split (skipped, "
+        "with a log line, on one rank's shard).",
+    )
+    bias_factor_l2: float | None = Field(
+        None, ge=0.0, le=1e6,
+        description="warm_start 'bias': ridge penalty of those factors. None: the one of 0.25, 0.5, 1, 2, 4, 8 with "
+        "the lowest validation RMSE (it depends on the target's spread: 1 on Last.fm, 4 on MovieLens; too large "
+        "and the factors vanish), 1 without a validation split.",
     )
     id_dropout: float = Field(
         0.05, ge=0.0, le=0.5, description="Probability of masking a user/track id to 0 in training (trains the unknown rows)."
@@ -231,6 +244,7 @@ class HybridMusicRecommender(Model):
         self._prior: torch.Tensor | None = None
         self._warm_start: str | None = None  # resolved by fit / from_state (see ``warm_start``)
         # warm_start 'als' with a holdout: (factors on every row, factors without the held-out rows).
+        self._backbone_dim: int | None = None  # width of the fixed factor term (resolved by fit / from_state)
         self._backbones: tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @property
@@ -268,6 +282,14 @@ class HybridMusicRecommender(Model):
             return cfg.dot_head
         return cfg.objective == "ranking" and self.warm_start != "als"  # the backbone is the dot product then
 
+    @property
+    def backbone_dim(self) -> int:
+        """Width of the fixed factor term in the dot channel: ALS factors ('als'), the residual
+        factors of the baseline ('bias'), else 0."""
+        if self._backbone_dim is not None:
+            return self._backbone_dim
+        return {"als": self.config.als_factors, "bias": self.config.bias_factors}.get(self.warm_start, 0)
+
     @property  # type: ignore[override]
     def predicts_target(self) -> bool:
         """Regression metrics apply only when trained on the target."""
@@ -298,7 +320,7 @@ class HybridMusicRecommender(Model):
             features.n_users, features.n_items, features.n_artists, features.n_genres, numeric.shape[1], tables,
             embedding_dim=cfg.embedding_dim, hidden=tuple(cfg.hidden_layers), dropout=cfg.dropout,
             dot_head=self.uses_dot_head, sparse=cfg.sparse_embeddings, bias=cfg.bias_terms or self.warm_start == "bias",
-            backbone_dim=cfg.als_factors if self.warm_start == "als" else 0,
+            backbone_dim=self.backbone_dim,
             backbone_inputs=self.warm_start == "als" and cfg.als_mlp_inputs == "backbone",
         ).to(device)
         self.device = device
@@ -323,6 +345,10 @@ class HybridMusicRecommender(Model):
             resolved = "none"
             context.logger.info("hybrid: warm_start auto -> none: the ALS backbone needs the whole training split, this rank holds a shard")
         self._warm_start = resolved
+        self._backbone_dim = None
+        if self.warm_start == "bias" and cfg.bias_factors and features.train_shard is not None:
+            self._backbone_dim = 0
+            context.logger.info("hybrid: no residual factors for the bias warm start: they need the whole training split, this rank holds a shard")
         if self.warm_start == "als":
             if cfg.objective != "ranking":
                 raise ValueError("hybrid: warm_start 'als' needs objective 'ranking' (use 'bias' for regression)")
@@ -334,7 +360,9 @@ class HybridMusicRecommender(Model):
         train = features.train
         warm_rows: torch.Tensor | None = None  # 'als' cross-fitting: rows the backbone term trains on
         if self.warm_start == "bias":
-            self._bias_warm_start(features, reduce=total)
+            baseline = self._bias_warm_start(features, reduce=total)
+            if self.backbone_dim:
+                self._residual_factors(features, baseline, context, device)
         elif self.warm_start == "als":
             held = self._als_warm_start(features, context.seed, device)
             if held is not None and cfg.als_content_share > 0:  # content term on every row, backbone term on held
@@ -390,7 +418,7 @@ class HybridMusicRecommender(Model):
 
     def _bias_warm_start(
         self, features: FeatureSet, sweeps: int = 10, reduce: Callable[[np.ndarray], np.ndarray] | None = None
-    ) -> None:
+    ) -> tuple[float, np.ndarray, np.ndarray]:
         """Regularized baseline predictor mu + b_u + b_i (alternating ridge sweeps, vectorized with
         bincount) copied into the bias terms; the MLP output starts at zero so the first prediction
         is exactly the baseline and training only adds what the features explain beyond it.
@@ -423,6 +451,44 @@ class HybridMusicRecommender(Model):
         # precision a scalar bias needs, and the ridge solution is already the best bias fit.
         net.user_bias.weight.requires_grad_(False)
         net.item_bias.weight.requires_grad_(False)
+        return mu, b_u, b_i
+
+    def _residual_factors(
+        self, features: FeatureSet, baseline: tuple[float, np.ndarray, np.ndarray], context: FitContext,
+        device: torch.device,
+    ) -> None:
+        """Biased MF on top of the baseline: factors fitted to the training residuals
+        ``y - mu - b_u - b_i`` by explicit ALS, frozen in the dot channel at scale 1. The ridge
+        penalty (``bias_factor_l2``) is picked on the validation split when not set: one penalty
+        under-regularizes on one dataset and wipes the factors out on another. (Users and tracks
+        without training rows have zero biases and zero factors, so raw indices suffice here.)"""
+        cfg: HybridConfig = self.config
+        mu, b_u, b_i = baseline
+        t, v = features.train, features.valid
+        residual = t.target.astype(np.float64) - (mu + b_u[t.user] + b_i[t.item])
+        grid = [cfg.bias_factor_l2] if cfg.bias_factor_l2 is not None else (
+            [0.25, 0.5, 1.0, 2.0, 4.0, 8.0] if len(v) else [1.0])
+        vu, vi = torch.as_tensor(v.user, device=device), torch.as_tensor(v.item, device=device)
+        v_base = mu + b_u[v.user] + b_i[v.item]
+        best: tuple[float, float, tuple[torch.Tensor, torch.Tensor]] | None = None
+        for lam in grid:
+            factors = fit_explicit_als(
+                t.user, t.item, residual, features.n_users, features.n_items,
+                factors=self.backbone_dim, regularization=lam, seed=context.seed, device=device,
+            )
+            rmse = 0.0
+            if len(grid) > 1:
+                pred = v_base + (factors[0][vu] * factors[1][vi]).sum(1).double().cpu().numpy()
+                rmse = float(np.sqrt(np.mean((pred - v.target) ** 2)))
+            if best is None or rmse < best[0]:
+                best = (rmse, lam, factors)
+        assert best is not None
+        context.logger.info("hybrid: residual factors with ridge penalty %s", best[1])
+        self._set_backbone(best[2])
+        net = self._require()
+        with torch.no_grad():
+            net.cf_scale.fill_(1.0)
+        net.cf_scale.requires_grad_(False)  # the ridge solution is the fit; a trained scale only drifts
 
     def _als_warm_start(self, features: FeatureSet, seed: int, device: torch.device) -> np.ndarray | None:
         """Implicit-ALS factors as the fixed collaborative backbone; the MLP output and the dot head
@@ -843,7 +909,7 @@ class HybridMusicRecommender(Model):
 
     def item_embeddings(self) -> np.ndarray | None:
         net = self._require()
-        if net.cf_item is not None and not net.dot_dim:  # the backbone's track factors
+        if self.warm_start == "als" and not net.dot_dim:  # the backbone's track factors
             return net.cf_item.weight.detach().float().cpu().numpy()
         _, _, dot = self._item_cache()
         vec = dot[:, : net.dot_dim] if dot is not None and net.dot_dim else net.item_emb.weight.detach()
@@ -863,6 +929,8 @@ class HybridMusicRecommender(Model):
         model._warm_start = state.meta.get("warm_start") or (
             model.config.warm_start if model.config.warm_start != "auto" else legacy
         )
+        cf = state.arrays.get("cf_user.weight")  # the factor term's width as trained (0: none)
+        model._backbone_dim = int(np.asarray(cf).shape[1]) if cf is not None else 0
         model._build(features, resolve_device("auto"))
         net = model._require()
         expected = net.state_dict()

@@ -8,6 +8,7 @@ Users without training history get the mean user vector (a popularity-like list)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -37,6 +38,25 @@ class ALSConfig(PluginConfig):
     init_scale: float = Field(0.01, gt=0.0, le=1.0, description="Std of the random initial factors.")
 
 
+def _batched_cg(
+    x: torch.Tensor, matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, steps: int
+) -> torch.Tensor:
+    """``steps`` conjugate-gradient steps on A x_r = b_r for every row r at once, warm-started at
+    ``x``; ``matvec`` applies each row's own (symmetric positive definite) A."""
+    r = b - matvec(x)
+    p = r.clone()
+    rs = (r * r).sum(1, keepdim=True)
+    for _ in range(steps):
+        ap = matvec(p)
+        alpha = rs / (p * ap).sum(1, keepdim=True).clamp_min(1e-20)
+        x = x + alpha * p
+        r = r - alpha * ap
+        rs_new = (r * r).sum(1, keepdim=True)
+        p = r + (rs_new / rs.clamp_min(1e-20)) * p
+        rs = rs_new
+    return x
+
+
 def _cg_solve(
     x: torch.Tensor, fixed: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor,
     reg: float, steps: int,
@@ -51,18 +71,50 @@ def _cg_solve(
         return out.index_add_(0, rows, w)
 
     b = torch.zeros_like(x).index_add_(0, rows, conf.unsqueeze(1) * fr)
-    r = b - matvec(x)
-    p = r.clone()
-    rs = (r * r).sum(1, keepdim=True)
-    for _ in range(steps):
-        ap = matvec(p)
-        alpha = rs / (p * ap).sum(1, keepdim=True).clamp_min(1e-20)
-        x = x + alpha * p
-        r = r - alpha * ap
-        rs_new = (r * r).sum(1, keepdim=True)
-        p = r + (rs_new / rs.clamp_min(1e-20)) * p
-        rs = rs_new
-    return x
+    return _batched_cg(x, matvec, b, steps)
+
+
+def _ridge_solve(
+    x: torch.Tensor, fixed: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
+    reg: float, steps: int,
+) -> torch.Tensor:
+    """Batched CG for (F_rᵀF_r + reg I) x_r = F_rᵀ v_r, F_r = the fixed factors of row r's observed
+    entries only (explicit feedback: unobserved entries are missing, not zero)."""
+    fr = fixed[cols]
+
+    def matvec(v: torch.Tensor) -> torch.Tensor:
+        return (reg * v).index_add_(0, rows, (fr * v[rows]).sum(1, keepdim=True) * fr)
+
+    b = torch.zeros_like(x).index_add_(0, rows, values.unsqueeze(1) * fr)
+    return _batched_cg(x, matvec, b, steps)
+
+
+def fit_explicit_als(
+    user: np.ndarray, item: np.ndarray, values: np.ndarray, n_users: int, n_items: int, *,
+    factors: int, regularization: float, iterations: int = 15, cg_steps: int = 3, init_scale: float = 0.1,
+    seed: int, device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factors (n_users x f, n_items x f) minimizing sum over the observed rows of
+    (value - <x_u, y_i>)^2 + regularization * (|x_u|^2 + |y_i|^2): explicit-feedback MF by
+    alternating ridge solves (batched CG, as in the implicit solver). Users and items without rows
+    get 0, so their term vanishes. The hybrid model's regression warm start fits these to the
+    residuals of its bias baseline. (``init_scale`` is larger than the implicit solver's: with a
+    tiny start the ridge solves can settle in the all-zero fixed point.)"""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    dt = torch.float32
+    users = torch.as_tensor(user, device=device)
+    items = torch.as_tensor(item, device=device)
+    vals = torch.as_tensor(values, dtype=dt, device=device)
+    x = (torch.randn(n_users, factors, generator=gen, dtype=dt) * init_scale).to(device)
+    y = (torch.randn(n_items, factors, generator=gen, dtype=dt) * init_scale).to(device)
+    has_user = torch.as_tensor(np.bincount(user, minlength=n_users) > 0, device=device)
+    has_item = torch.as_tensor(np.bincount(item, minlength=n_items) > 0, device=device)
+    x[~has_user] = 0
+    y[~has_item] = 0
+    for _ in range(iterations):
+        x = _ridge_solve(x, y, users, items, vals, regularization, cg_steps)
+        y = _ridge_solve(y, x, items, users, vals, regularization, cg_steps)
+    return x, y
 
 
 def als_confidence(plays: np.ndarray, cfg: ALSConfig) -> np.ndarray:
