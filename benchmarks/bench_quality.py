@@ -4,7 +4,8 @@
     python benchmarks/bench_quality.py --source movielens --data-dir /work/shared/data/movielens-100k --split temporal
     python benchmarks/bench_quality.py --source demo --source-param n_users=300 --split cold_user
 
-Protocol: ingest -> split (``--split``: ``random`` / ``temporal`` 80/10/10 with no cold holdout,
+Protocol: ingest -> split (``--split``: ``random`` / ``temporal`` 80/10/10 with no cold holdout
+(``--valid-fraction`` / ``--test-fraction`` change the shares),
 or ``cold_user`` / ``cold_item`` holding out ``--cold-fraction`` of users / tracks) -> encoders fit
 on train -> every model fitted with the same seed -> :func:`hybridrec_core.evaluation.evaluate`
 (full-catalogue ranking, train items excluded, test split). The regression figures come from the
@@ -64,10 +65,12 @@ def source_spec(name: str, data_dir: str | None, params: dict[str, Any]) -> dict
     return {"name": name, "params": params}
 
 
-def split_config(split: str, cold_fraction: float, seed: int) -> dict[str, Any]:
-    """random / temporal: 80/10/10 with no cold holdout; cold_*: random plus the cold holdout."""
+def split_config(
+    split: str, cold_fraction: float, seed: int, valid_fraction: float = 0.1, test_fraction: float = 0.1
+) -> dict[str, Any]:
+    """random / temporal: 80/10/10 (by default) with no cold holdout; cold_*: random plus the cold holdout."""
     cfg: dict[str, Any] = {"method": "temporal" if split == "temporal" else "random", "seed": seed,
-                           "valid_fraction": 0.1, "test_fraction": 0.1,
+                           "valid_fraction": valid_fraction, "test_fraction": test_fraction,
                            "cold_user_fraction": 0.0, "cold_item_fraction": 0.0}
     if split in ("cold_user", "cold_item"):
         cfg[f"{split}_fraction"] = cold_fraction
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             seed=args.seed,
             device=args.device,
             source=source_spec(args.source, args.data_dir, _pairs(args.source_param, "--source-param")),
-            split=split_config(args.split, args.cold_fraction, args.seed),
+            split=split_config(args.split, args.cold_fraction, args.seed, args.valid_fraction, args.test_fraction),
             evaluation={"k": args.k, "max_users": args.max_users, "batch_users": args.batch_users},
             storage={"database": str(Path(tmp) / "bench.duckdb"), "artifacts_dir": str(Path(tmp) / "artifacts")},
         )
@@ -177,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="source config override, JSON values (e.g. n_users=300)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--valid-fraction", type=float, default=0.1, help="share of interactions for validation")
+    p.add_argument("--test-fraction", type=float, default=0.1,
+                   help="share of interactions for test (NDCG@k grows with it: compare figures at the same share)")
     p.add_argument("--cold-fraction", type=float, default=0.1, help="share held out for the cold splits")
     p.add_argument("--max-users", type=int, default=None, help="evaluate a seeded sample of users")
     p.add_argument("--batch-users", type=int, default=1024)

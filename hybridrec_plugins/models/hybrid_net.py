@@ -166,14 +166,20 @@ class HybridNet(nn.Module):
         )
 
     def item_part(
-        self, v: torch.Tensor, ids: torch.Tensor | None = None
+        self, v: torch.Tensor, ids: torch.Tensor | None = None, cf_rows: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Item half of the first layer, its residual and the dot-channel vector (dot head and/or
         biases; ``ids`` are the id rows used for ``v``, needed when the model has biases)."""
-        return self.first_item(v), self.res_item(v), self.item_dot(v, ids)
+        return self.first_item(v), self.res_item(v), self.item_dot(v, ids, cf_rows)
 
-    def item_dot(self, v: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor | None:
-        """The item's dot-channel vector alone (dot head and/or biases; None without either)."""
+    def item_dot(
+        self, v: torch.Tensor, ids: torch.Tensor | None = None, cf_rows: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """The item's dot-channel vector alone (dot head and/or biases; None without either).
+
+        ``cf_rows``: rows of the backbone table to use instead of ``ids`` (scoring passes the
+        tracks themselves, so a new track reads the factors predicted for it from content, which
+        sit in its own row; training passes none, so a masked track reads the empty row 0)."""
         dot = self.dot_proj(v) if self.dot_proj is not None else None
         if self.item_bias is not None:
             if ids is None:
@@ -184,7 +190,7 @@ class HybridNet(nn.Module):
         if self.cf_item is not None:
             if ids is None:
                 raise ValueError("HybridNet.item_dot needs the item ids when a backbone is set")
-            y = self.cf_item(ids).to(v.dtype)
+            y = self.cf_item(ids if cf_rows is None else cf_rows).to(v.dtype)
             dot = y if dot is None else torch.cat([dot, y], dim=-1)
         return dot
 

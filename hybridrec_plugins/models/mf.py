@@ -38,7 +38,7 @@ class ALSConfig(PluginConfig):
     init_scale: float = Field(0.01, gt=0.0, le=1.0, description="Std of the random initial factors.")
 
 
-def _batched_cg(
+def batched_cg(
     x: torch.Tensor, matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, steps: int
 ) -> torch.Tensor:
     """``steps`` conjugate-gradient steps on A x_r = b_r for every row r at once, warm-started at
@@ -71,7 +71,7 @@ def _cg_solve(
         return out.index_add_(0, rows, w)
 
     b = torch.zeros_like(x).index_add_(0, rows, conf.unsqueeze(1) * fr)
-    return _batched_cg(x, matvec, b, steps)
+    return batched_cg(x, matvec, b, steps)
 
 
 def _ridge_solve(
@@ -86,7 +86,7 @@ def _ridge_solve(
         return (reg * v).index_add_(0, rows, (fr * v[rows]).sum(1, keepdim=True) * fr)
 
     b = torch.zeros_like(x).index_add_(0, rows, values.unsqueeze(1) * fr)
-    return _batched_cg(x, matvec, b, steps)
+    return batched_cg(x, matvec, b, steps)
 
 
 def fit_explicit_als(

@@ -40,6 +40,15 @@ def test_random_split_json(bench, capsys) -> None:
         assert 0.0 <= metrics["ndcg@5"] <= 1.0
 
 
+def test_split_shares_are_settable(bench, capsys) -> None:
+    """NDCG@k depends on the held-out share, so figures are compared at the same one (e.g. 20 %)."""
+    base = _run(bench, capsys, "--models", "popularity")
+    out = _run(bench, capsys, "--models", "popularity", "--valid-fraction", "0.1", "--test-fraction", "0.2")
+    assert (out["protocol"]["split_config"]["valid_fraction"], out["protocol"]["split_config"]["test_fraction"]) == (0.1, 0.2)
+    assert out["data"]["test_interactions"] > 1.8 * base["data"]["test_interactions"]
+    assert out["data"]["valid_interactions"] == pytest.approx(base["data"]["valid_interactions"], rel=0.1)
+
+
 def test_cold_user_split_reports_that_segment(bench, capsys) -> None:
     out = _run(bench, capsys, "--models", "popularity", "--split", "cold_user")
     assert out["protocol"]["headline_segment"] == "cold_user"

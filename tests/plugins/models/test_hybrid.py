@@ -352,6 +352,80 @@ def test_als_hybrid_beats_popularity_and_scores_new_tracks_from_content() -> Non
     assert float(as_new.std(dim=1).min()) > 1e-3, "new tracks all tie: the content path was not trained"
 
 
+def _with_new_tracks(n_new: int = 24):
+    """The toy world with its last n_new tracks made new: their training rows move to test."""
+    import dataclasses
+
+    from hybridrec_core.dataset import InteractionSet
+
+    fs = toy_feature_set()
+    new = np.arange(fs.n_items - n_new, fs.n_items)
+    t = fs.train
+    gone = np.isin(t.item, new)
+    moved, test = t.subset(np.flatnonzero(gone)), fs.test
+    joined = InteractionSet(*(np.concatenate([getattr(test, f), getattr(moved, f)])
+                              for f in ("user", "item", "plays", "target", "timestamp")))
+    mask = fs.train_item_mask.copy()
+    mask[new] = False
+    fs = dataclasses.replace(fs, splits={**fs.splits, "train": t.subset(np.flatnonzero(~gone)), "test": joined},
+                             train_item_mask=mask)
+    return fs, new
+
+
+def test_new_tracks_get_backbone_factors_predicted_from_content() -> None:
+    """als_cold_factors: a new track's backbone row is the ridge prediction from its content
+    (checked against scipy's damped least squares), known tracks keep their ALS factors, scoring
+    reads the prediction (score and score_items agree, and it survives save/load), and new tracks
+    of a user's genre cluster now rank above the others."""
+    from scipy.sparse.linalg import lsqr
+
+    fs, new = _with_new_tracks()
+    params = {**ALS_SMALL, "epochs": 2, "als_cold_l2": 3.0}
+    model = HybridMusicRecommender(params)
+    model.fit(fs, FitContext(seed=0, device="cpu"))
+    plain = HybridMusicRecommender({**params, "als_cold_factors": False})
+    plain.fit(fs, FitContext(seed=0, device="cpu"))
+    y, y0 = model.net.cf_item.weight.detach().numpy(), plain.net.cf_item.weight.detach().numpy()
+    warm = fs.train_item_mask.copy()
+    warm[0] = False
+    np.testing.assert_array_equal(y[warm], y0[warm])
+    assert np.abs(y0[new]).sum() == 0 and np.abs(y[new]).sum(1).min() > 0
+    # Independent ridge: the same design, centred, solved by lsqr.
+    f = fs.item_features
+    n = fs.n_items
+    cols = [np.eye(fs.n_artists)[f.artist]]
+    cols[0][:, 0] = 0
+    bag = np.zeros((n, fs.n_genres))
+    for i in range(n):
+        g = f.genre_indices[f.genre_indptr[i]:f.genre_indptr[i + 1]]
+        bag[i, g] = 1.0 / max(len(g), 1)
+    bag[:, 0] = 0
+    dense = np.concatenate([f.numeric, f.numeric_missing, f.binary], axis=1)
+    design = np.concatenate([cols[0], bag, dense - dense[warm].mean(0)], axis=1)
+    target = y0[warm] - y0[warm].mean(0)
+    for j in (0, 3):
+        coef = lsqr(design[warm], target[:, j], damp=np.sqrt(3.0), atol=1e-12, btol=1e-12, iter_lim=20_000)[0]
+        np.testing.assert_allclose(y[new, j], design[new] @ coef + y0[warm, j].mean(), atol=2e-3)
+    # Scoring reads the predicted rows, pointwise and listwise alike, and after a round trip.
+    users = np.arange(1, 41)
+    cand = np.tile(new, (len(users), 1))
+    listwise = model.score_items(users, cand).numpy()
+    np.testing.assert_allclose(model.score(users, cand[:, 0]), listwise[:, 0], atol=1e-5)
+    again = HybridMusicRecommender.from_state(model.get_state(), fs)
+    np.testing.assert_allclose(again.score_items(users, cand).numpy(), listwise, atol=1e-5)
+    # New tracks of the user's own genre cluster should now rank first.
+    item_cluster = np.array(fs.metadata["item_cluster"])
+    user_cluster = np.array(fs.metadata["user_cluster"])
+
+    def own_cluster_share(m) -> float:
+        scores = m.score_items(users, cand).numpy()
+        top = np.take_along_axis(cand, np.argsort(-scores, axis=1)[:, :5], axis=1)
+        return float((item_cluster[top] == user_cluster[users][:, None]).mean())
+
+    assert own_cluster_share(model) > own_cluster_share(plain) + 0.2
+    assert own_cluster_share(model) > 0.6
+
+
 def test_full_validation_is_full_ranking_ndcg(trained) -> None:
     """The early-stopping metric equals NDCG@10 over the whole catalogue, training tracks
     excluded, computed one user at a time."""
