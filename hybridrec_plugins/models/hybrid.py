@@ -556,35 +556,39 @@ class HybridMusicRecommender(Model):
         if not bool(cold.any()) or not bool(warm.any()):
             return
         n_art, n_gen = features.n_artists, max(features.n_genres, 1)
+        # Design [sparse: artist one-hot | genre bag (1/len each) ; dense: audio, flags, binary],
+        # the dense block centred on the trained tracks and kept dense (no per-cell sparse entries).
         dense = torch.cat([items.numeric, items.binary], dim=1).float()
         dense = dense - dense[warm].mean(0)
-        rows = torch.arange(n, device=device)
-        art = items.artist
-        genres = items.genres
-        g_cnt = (genres > 0).sum(1).clamp_min(1)
+        art, genres = items.artist, items.genres
+        has_art = art > 0
         g_rows, g_pos = torch.nonzero(genres > 0, as_tuple=True)
-        d_rows, d_cols = torch.nonzero(torch.ones_like(dense, dtype=torch.bool), as_tuple=True)
-        r = torch.cat([rows[art > 0], g_rows, d_rows])
-        c = torch.cat([art[art > 0], n_art + genres[g_rows, g_pos], n_art + n_gen + d_cols])
-        val = torch.cat([torch.ones(int((art > 0).sum()), device=device), 1.0 / g_cnt[g_rows].float(), dense[d_rows, d_cols]])
-        width = n_art + n_gen + dense.shape[1]
-        design = torch.sparse_coo_tensor(torch.stack([r, c]), val, (n, width), check_invariants=True).coalesce()
-        keep = warm[design.indices()[0]]
-        idx = design.indices()[:, keep]
-        wrows = torch.cumsum(warm.long(), 0) - 1  # warm item -> row of the warm-only design
-        xw = torch.sparse_coo_tensor(torch.stack([wrows[idx[0]], idx[1]]), design.values()[keep],
-                                     (int(warm.sum()), width), check_invariants=True).coalesce()
-        xwt = xw.t().coalesce()
+        g_cnt = (genres > 0).sum(1).clamp_min(1).float()
+        r = torch.cat([torch.arange(n, device=device)[has_art], g_rows])
+        c = torch.cat([art[has_art], n_art + genres[g_rows, g_pos]])
+        v = torch.cat([torch.ones(int(has_art.sum()), device=device), 1.0 / g_cnt[g_rows]])
+        n_sparse = n_art + n_gen
+        sparse = torch.sparse_coo_tensor(torch.stack([r, c]), v, (n, n_sparse), check_invariants=True).coalesce()
+        wrow = torch.cumsum(warm.long(), 0) - 1  # warm track -> its row in the trained-only design
+        keep = warm[r]
+        sw = torch.sparse_coo_tensor(torch.stack([wrow[r[keep]], c[keep]]), v[keep], (int(warm.sum()), n_sparse),
+                                     check_invariants=True).coalesce()
+        swt = sw.t().coalesce()
+        dw = dense[warm]
         y = net.cf_item.weight.detach().float()
         y_mean = y[warm].mean(0)
         yc = y[warm] - y_mean
         lam = self.config.als_cold_l2
 
-        def matvec(w_t: torch.Tensor) -> torch.Tensor:  # rows = output dimensions (one system each)
-            return (xwt @ (xw @ w_t.T)).T + lam * w_t
+        def design_t(r_: torch.Tensor) -> torch.Tensor:  # X^T r for (n_warm, f) -> (f, width)
+            return torch.cat([(swt @ r_).T, (dw.T @ r_).T], dim=1)
 
-        w = batched_cg(torch.zeros(y.shape[1], width, device=device), matvec, (xwt @ yc).T, cg_steps)
-        pred = (design @ w.T) + y_mean
+        def matvec(w_t: torch.Tensor) -> torch.Tensor:  # one system per output dimension (row)
+            return design_t(sw @ w_t[:, :n_sparse].T + dw @ w_t[:, n_sparse:].T) + lam * w_t
+
+        width = n_sparse + dense.shape[1]
+        w = batched_cg(torch.zeros(y.shape[1], width, device=device), matvec, design_t(yc), cg_steps)
+        pred = sparse @ w[:, :n_sparse].T + dense @ w[:, n_sparse:].T + y_mean
         with torch.no_grad():
             net.cf_item.weight[cold] = pred[cold].to(net.cf_item.weight.dtype)
         self._cache = None
