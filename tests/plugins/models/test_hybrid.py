@@ -475,6 +475,12 @@ def test_auto_warm_start_on_a_training_shard_goes_without_the_backbone() -> None
     assert auto.warm_start == "none" and auto.net.cf_user is None
     with pytest.raises(WholeTrainRequired, match="shard 0 of 2"):
         HybridMusicRecommender({**SMALL, "warm_start": "als"}).fit(sharded, FitContext(seed=0, device="cpu"))
+    # Regression keeps its (all-reduced) biases on a shard but builds no residual factor table.
+    reg = HybridMusicRecommender({**SMALL, "objective": "regression"})
+    with pytest.raises(ValueError, match="no process group"):
+        reg.fit(sharded, FitContext(seed=0, device="cpu"))
+    assert reg.warm_start == "bias" and reg.backbone_dim == 0 and reg.net.cf_user is None
+    assert reg.net.user_bias is not None
 
 
 def test_content_term_trains_new_track_scores_on_every_row() -> None:
