@@ -105,6 +105,12 @@ class HybridConfig(PluginConfig):
     als_regularization: float = Field(50.0, ge=0.0, le=1e4, description="warm_start 'als': L2 penalty of the factors.")
     als_alpha: float = Field(2.0, gt=0.0, le=1e4, description="warm_start 'als': confidence 1 + alpha * log1p(plays).")
     als_iterations: int = Field(15, ge=1, le=500, description="warm_start 'als': ALS sweeps.")
+    als_genre_weight: float = Field(
+        20.0, ge=0.0, le=1e6,
+        description="warm_start 'als': genres as side information in the backbone: each genre is a pseudo-user "
+        "who played every trained track of that genre this many times (collective factorization). Validation "
+        "NDCG@10 vs plain ALS, three seeds: Last.fm +0.001 to +0.004, MovieLens +0.004. 0: plain ALS.",
+    )
     als_mlp_inputs: Literal["backbone", "embedding"] = Field(
         "backbone",
         description="warm_start 'als': what the MLP reads for the user and track ids: the fixed backbone factors "
@@ -517,13 +523,12 @@ class HybridMusicRecommender(Model):
         cfg: HybridConfig = self.config
         train = features.train
         als = self.als_config
-        n = (features.n_users, features.n_items)
-        x, y, _ = fit_als(train.user, train.item, train.plays, *n, als, seed=seed, device=device)
+        x, y = self._fit_backbone(features, train.user, train.item, train.plays, seed, device)
         rows = None
         if cfg.als_holdout > 0:
             held = np.random.default_rng(seed + 29).random(len(train)) < cfg.als_holdout
             keep = ~held
-            xa, ya, _ = fit_als(train.user[keep], train.item[keep], train.plays[keep], *n, als, seed=seed, device=device)
+            xa, ya = self._fit_backbone(features, train.user[keep], train.item[keep], train.plays[keep], seed, device)
             self._backbones = ((x, y), (xa, ya))
             rows = held
             if not rows.any():
@@ -592,6 +597,32 @@ class HybridMusicRecommender(Model):
         with torch.no_grad():
             net.cf_item.weight[cold] = pred[cold].to(net.cf_item.weight.dtype)
         self._cache = None
+
+    def _fit_backbone(
+        self, features: FeatureSet, user: np.ndarray, item: np.ndarray, plays: np.ndarray, seed: int,
+        device: torch.device,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ALS factors of the rows, with genres as side information (``als_genre_weight``): genre g
+        becomes pseudo-user ``n_users + g`` who played every trained track of that genre that many
+        times (collective factorization), so tracks sharing genres get related factors. The pseudo-
+        users are dropped afterwards; users without rows get the mean of the real users' factors."""
+        n_users, n_items = features.n_users, features.n_items
+        weight = self.config.als_genre_weight
+        genres = self._require().items.genres.cpu().numpy()  # padded, genres unseen in training -> 0
+        g_item, g_pos = np.nonzero((genres > 0) & features.train_item_mask[:, None])
+        if weight <= 0 or g_item.size == 0:
+            x, y, _ = fit_als(user, item, plays, n_users, n_items, self.als_config, seed=seed, device=device)
+            return x, y
+        n_genres = int(genres.max()) + 1
+        x, y, _ = fit_als(
+            np.concatenate([user, n_users + genres[g_item, g_pos]]), np.concatenate([item, g_item]),
+            np.concatenate([plays, np.full(g_item.size, weight, dtype=np.float32)]),
+            n_users + n_genres, n_items, self.als_config, seed=seed, device=device,
+        )
+        x = x[:n_users].clone()
+        has = torch.as_tensor(np.bincount(user, minlength=n_users) > 0, device=x.device)
+        x[~has] = x[has].mean(0) if bool(has.any()) else 0.0
+        return x, y
 
     def _set_backbone(self, factors: tuple[torch.Tensor, torch.Tensor]) -> None:
         net = self._require()

@@ -283,7 +283,7 @@ def test_als_warm_start_scores_start_as_the_mf_plugin() -> None:
     from hybridrec_plugins.models.mf import ImplicitALS
 
     fs = toy_feature_set()
-    model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.0})
+    model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.0, "als_genre_weight": 0.0})
     assert model.warm_start == "als" and not model.uses_dot_head
     model._build(fs, torch.device("cpu"))
     assert model._als_warm_start(fs, seed=3, device=torch.device("cpu")) is None  # no holdout: trains on every row
@@ -299,13 +299,49 @@ def test_als_warm_start_scores_start_as_the_mf_plugin() -> None:
     assert (a == b).mean() > 0.99
 
 
+def test_genre_side_information_joins_the_als_backbone() -> None:
+    """als_genre_weight: the backbone is ALS on the training rows plus one pseudo-user per genre
+    who played each of its trained tracks that many times; the pseudo-users are dropped, users
+    without rows get the real users' mean, and tracks of one genre end up closer together."""
+    from hybridrec_plugins.models.mf import fit_als
+
+    fs = toy_feature_set()
+    cpu = torch.device("cpu")
+
+    def backbone(weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+        model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.0, "als_genre_weight": weight})
+        model._build(fs, cpu)
+        model._als_warm_start(fs, seed=3, device=cpu)
+        return model.net.cf_user.weight.detach().clone(), model.net.cf_item.weight.detach().clone()
+
+    x, y = backbone(30.0)
+    t = fs.train
+    genre = fs.item_features.genre_indices  # one genre per toy track
+    side = np.flatnonzero(fs.train_item_mask)
+    model = HybridMusicRecommender({**ALS_SMALL, "als_genre_weight": 30.0})
+    xf, yf, _ = fit_als(np.concatenate([t.user, fs.n_users + genre[side]]), np.concatenate([t.item, side]),
+                        np.concatenate([t.plays, np.full(side.size, 30.0, np.float32)]),
+                        fs.n_users + fs.n_genres, fs.n_items, model.als_config, seed=3, device=cpu)
+    torch.testing.assert_close(y, yf)
+    torch.testing.assert_close(x[1:], xf[1 : fs.n_users])
+    torch.testing.assert_close(x[0], xf[1 : fs.n_users].mean(0))  # the unknown user: real users' mean only
+
+    def within_minus_across(items: torch.Tensor) -> float:
+        v = torch.nn.functional.normalize(items[1:], dim=1)
+        sim = v @ v.T
+        same = torch.as_tensor(genre[1:, None] == genre[None, 1:])
+        return float(sim[same].mean() - sim[~same].mean())
+
+    assert within_minus_across(y) > within_minus_across(backbone(0.0)[1]) + 0.05
+
+
 def test_als_holdout_trains_on_held_out_rows_and_keeps_the_full_backbone() -> None:
     """Cross-fitting: the MLP trains on a held-out share of the rows against a backbone fitted
     without them; the fitted model carries the backbone fitted on every row."""
     from hybridrec_plugins.models.mf import ALSConfig, fit_als
 
     fs = toy_feature_set()
-    model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.3, "epochs": 1})
+    model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.3, "epochs": 1, "als_genre_weight": 0.0})
     model._build(fs, torch.device("cpu"))
     held = model._als_warm_start(fs, seed=0, device=torch.device("cpu"))
     assert held.dtype == bool and held.shape == (len(fs.train),)
