@@ -523,12 +523,15 @@ class HybridMusicRecommender(Model):
         cfg: HybridConfig = self.config
         train = features.train
         als = self.als_config
-        x, y = self._fit_backbone(features, train.user, train.item, train.plays, seed, device)
+        n = (features.n_users, features.n_items)
+        side = self._genre_side(features)
+        x, y, _ = fit_als(train.user, train.item, train.plays, *n, als, seed=seed, device=device, side=side)
         rows = None
         if cfg.als_holdout > 0:
             held = np.random.default_rng(seed + 29).random(len(train)) < cfg.als_holdout
             keep = ~held
-            xa, ya = self._fit_backbone(features, train.user[keep], train.item[keep], train.plays[keep], seed, device)
+            xa, ya, _ = fit_als(train.user[keep], train.item[keep], train.plays[keep], *n, als, seed=seed,
+                                device=device, side=side)
             self._backbones = ((x, y), (xa, ya))
             rows = held
             if not rows.any():
@@ -565,19 +568,16 @@ class HybridMusicRecommender(Model):
         # the dense block centred on the trained tracks and kept dense (no per-cell sparse entries).
         dense = torch.cat([items.numeric, items.binary], dim=1).float()
         dense = dense - dense[warm].mean(0)
-        art, genres = items.artist, items.genres
+        art = items.artist
         has_art = art > 0
-        g_rows, g_pos = torch.nonzero(genres > 0, as_tuple=True)
-        g_cnt = (genres > 0).sum(1).clamp_min(1).float()
+        g_rows, g_cols = self._track_genres()
+        g_cnt = (items.genres > 0).sum(1).clamp_min(1).float()
         r = torch.cat([torch.arange(n, device=device)[has_art], g_rows])
-        c = torch.cat([art[has_art], n_art + genres[g_rows, g_pos]])
+        c = torch.cat([art[has_art], n_art + g_cols])
         v = torch.cat([torch.ones(int(has_art.sum()), device=device), 1.0 / g_cnt[g_rows]])
         n_sparse = n_art + n_gen
         sparse = torch.sparse_coo_tensor(torch.stack([r, c]), v, (n, n_sparse), check_invariants=True).coalesce()
-        wrow = torch.cumsum(warm.long(), 0) - 1  # warm track -> its row in the trained-only design
-        keep = warm[r]
-        sw = torch.sparse_coo_tensor(torch.stack([wrow[r[keep]], c[keep]]), v[keep], (int(warm.sum()), n_sparse),
-                                     check_invariants=True).coalesce()
+        sw = sparse.index_select(0, torch.nonzero(warm).squeeze(1)).coalesce()  # the trained tracks' rows
         swt = sw.t().coalesce()
         dw = dense[warm]
         y = net.cf_item.weight.detach().float()
@@ -598,31 +598,25 @@ class HybridMusicRecommender(Model):
             net.cf_item.weight[cold] = pred[cold].to(net.cf_item.weight.dtype)
         self._cache = None
 
-    def _fit_backbone(
-        self, features: FeatureSet, user: np.ndarray, item: np.ndarray, plays: np.ndarray, seed: int,
-        device: torch.device,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """ALS factors of the rows, with genres as side information (``als_genre_weight``): genre g
-        becomes pseudo-user ``n_users + g`` who played every trained track of that genre that many
-        times (collective factorization), so tracks sharing genres get related factors. The pseudo-
-        users are dropped afterwards; users without rows get the mean of the real users' factors."""
-        n_users, n_items = features.n_users, features.n_items
+    def _track_genres(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(track, genre) pairs of the model's genre table (genres unseen in training are 0 there
+        and left out), on the model's device."""
+        genres = self._require().items.genres
+        rows, pos = torch.nonzero(genres > 0, as_tuple=True)
+        return rows, genres[rows, pos]
+
+    def _genre_side(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+        """``fit_als`` side rows for ``als_genre_weight``: genre g is a pseudo-user who played each
+        trained track of that genre ``als_genre_weight`` times (collective factorization), so
+        tracks sharing genres get related factors. None when off or without genres."""
         weight = self.config.als_genre_weight
-        genres = self._require().items.genres.cpu().numpy()  # padded, genres unseen in training -> 0
-        g_item, g_pos = np.nonzero((genres > 0) & features.train_item_mask[:, None])
-        if weight <= 0 or g_item.size == 0:
-            x, y, _ = fit_als(user, item, plays, n_users, n_items, self.als_config, seed=seed, device=device)
-            return x, y
-        n_genres = int(genres.max()) + 1
-        x, y, _ = fit_als(
-            np.concatenate([user, n_users + genres[g_item, g_pos]]), np.concatenate([item, g_item]),
-            np.concatenate([plays, np.full(g_item.size, weight, dtype=np.float32)]),
-            n_users + n_genres, n_items, self.als_config, seed=seed, device=device,
-        )
-        x = x[:n_users].clone()
-        has = torch.as_tensor(np.bincount(user, minlength=n_users) > 0, device=x.device)
-        x[~has] = x[has].mean(0) if bool(has.any()) else 0.0
-        return x, y
+        track, genre = (t.cpu().numpy() for t in self._track_genres())
+        trained = features.train_item_mask[track]
+        if weight <= 0 or not trained.any():
+            return None
+        n_side = int(genre.max()) + 1  # one pseudo-user slot per genre index of the table
+        track, genre = track[trained], genre[trained]
+        return genre, track, np.full(track.size, weight, dtype=np.float32), n_side
 
     def _set_backbone(self, factors: tuple[torch.Tensor, torch.Tensor]) -> None:
         net = self._require()

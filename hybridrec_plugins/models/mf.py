@@ -100,17 +100,10 @@ def fit_explicit_als(
     get 0, so their term vanishes. The hybrid model's regression warm start fits these to the
     residuals of its bias baseline. (``init_scale`` is larger than the implicit solver's: with a
     tiny start the ridge solves can settle in the all-zero fixed point.)"""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    dt = torch.float32
     users = torch.as_tensor(user, device=device)
     items = torch.as_tensor(item, device=device)
-    vals = torch.as_tensor(values, dtype=dt, device=device)
-    x = (torch.randn(n_users, factors, generator=gen, dtype=dt) * init_scale).to(device)
-    y = (torch.randn(n_items, factors, generator=gen, dtype=dt) * init_scale).to(device)
-    has_user = torch.as_tensor(np.bincount(user, minlength=n_users) > 0, device=device)
-    has_item = torch.as_tensor(np.bincount(item, minlength=n_items) > 0, device=device)
-    x[~has_user] = 0
-    y[~has_item] = 0
+    vals = torch.as_tensor(values, dtype=torch.float32, device=device)
+    x, y, _ = _start_factors(user, item, n_users, n_items, factors, init_scale, seed=seed, device=device)
     for _ in range(iterations):
         x = _ridge_solve(x, y, users, items, vals, regularization, cg_steps)
         y = _ridge_solve(y, x, items, users, vals, regularization, cg_steps)
@@ -124,29 +117,50 @@ def als_confidence(plays: np.ndarray, cfg: ALSConfig) -> np.ndarray:
     return 1.0 + cfg.alpha * f
 
 
+def _start_factors(
+    user: np.ndarray, item: np.ndarray, n_users: int, n_items: int, factors: int, init_scale: float, *,
+    seed: int, device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Seeded random starting factors, zero for users / items without rows; plus the has-rows mask
+    of the users. Shared by the implicit and explicit solvers."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    x = (torch.randn(n_users, factors, generator=gen) * init_scale).to(device)
+    y = (torch.randn(n_items, factors, generator=gen) * init_scale).to(device)
+    has_user = torch.as_tensor(np.bincount(user, minlength=n_users) > 0, device=device)
+    x[~has_user] = 0
+    y[~torch.as_tensor(np.bincount(item, minlength=n_items) > 0, device=device)] = 0
+    return x, y, has_user
+
+
 def fit_als(
     user: np.ndarray, item: np.ndarray, plays: np.ndarray, n_users: int, n_items: int, cfg: ALSConfig, *,
     seed: int, device: torch.device,
+    side: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, TrainingHistory]:
     """Implicit ALS factors (n_users x f, n_items x f) for the (user, item, plays) rows under
     ``cfg``; users without rows get the mean user vector, items without rows 0.
-    Shared by ``mf`` and the hybrid model's ALS warm start."""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    dt = torch.float32
+    Shared by ``mf`` and the hybrid model's ALS warm start.
+
+    ``side`` = (row, item, plays, n_rows): side information as pseudo-users (e.g. one per genre,
+    collective factorization). They are solved with the users, so they shape the item factors,
+    and are then dropped: neither returned nor part of the mean user."""
+    n_real = n_users
+    if side is not None:
+        s_row, s_item, s_plays, n_side = side
+        user = np.concatenate([user, n_users + np.asarray(s_row, dtype=np.int64)])
+        item = np.concatenate([item, s_item])
+        plays = np.concatenate([plays, s_plays])
+        n_users += n_side
     users = torch.as_tensor(user, device=device)
     items = torch.as_tensor(item, device=device)
-    conf = torch.as_tensor(als_confidence(plays, cfg), dtype=dt, device=device)
-    x = (torch.randn(n_users, cfg.factors, generator=gen, dtype=dt) * cfg.init_scale).to(device)
-    y = (torch.randn(n_items, cfg.factors, generator=gen, dtype=dt) * cfg.init_scale).to(device)
-    has_user = torch.as_tensor(np.bincount(user, minlength=n_users) > 0, device=device)
-    has_item = torch.as_tensor(np.bincount(item, minlength=n_items) > 0, device=device)
-    x[~has_user] = 0
-    y[~has_item] = 0
+    conf = torch.as_tensor(als_confidence(plays, cfg), dtype=torch.float32, device=device)
+    x, y, has_user = _start_factors(user, item, n_users, n_items, cfg.factors, cfg.init_scale, seed=seed, device=device)
     history = TrainingHistory(device=str(device))
     for it in range(cfg.iterations):
         x = _cg_solve(x, y, users, items, conf, cfg.regularization, cfg.cg_steps)
         y = _cg_solve(y, x, items, users, conf, cfg.regularization, cfg.cg_steps)
         history.epochs.append({"epoch": float(it), "user_norm": float(x.norm(dim=1).mean()), "item_norm": float(y.norm(dim=1).mean())})
+    x, has_user = x[:n_real], has_user[:n_real]
     mean_user = x[has_user].mean(0) if bool(has_user.any()) else torch.zeros_like(x[0])
     x[~has_user] = mean_user  # unknown / cold users (row 0 included): the mean profile
     return x, y, history
