@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out_models[entry] = values
     protocol = {key: result.protocol[key] for key in (
         "split", "seed", "k", "ranking", "exclusions", "candidate_set", "n_users_evaluated",
-        "n_users_skipped_no_heldout", "n_users_sampled_out", "baseline", "target_scale_models",
+        "n_users_skipped_no_heldout", "n_users_sampled_out", "n_heldout_untrained_items", "baseline",
+        "target_scale_models",
     )}
     protocol.update({"split_method": args.split, "headline_segment": headline, "split_config": cfg.split.model_dump()})
     return {

@@ -18,7 +18,11 @@ Protocol (written into :attr:`EvaluationResult.protocol`):
   entirely, ranked over the full catalogue); ``cold_item`` (users' interactions with held-out tracks,
   ranked over the full catalogue with train items excluded: are the new tracks found at all?) and
   ``cold_item_candidates`` (the same users, ranked *within* the set of held-out tracks: does the
-  model order new tracks by taste?).
+  model order new tracks by taste?); ``trained_items`` (only when the overall split holds
+  interactions with tracks that have no training interactions: the same users' overall lists,
+  judged against their held-out interactions with *trained* tracks only. This is the protocol of
+  graph-recommender papers such as SELFRec / QRec (LightGCN, MHCN), whose models cannot score
+  the others; ``overall`` keeps them, so they count against every model).
 - **Baseline**: ``popularity`` is always evaluated on the same users; it is fitted here with the
   same seed when the caller did not pass one.
 """
@@ -124,6 +128,7 @@ class _Segment:
     description: str
     candidates: np.ndarray | None = None  # item indices allowed in the ranking (None = catalogue)
     pointwise: bool = True
+    lists_from: str | None = None  # re-use that segment's top-k lists (same ranking, other relevance)
 
 
 def _segment(
@@ -134,6 +139,7 @@ def _segment(
     description: str,
     candidates: np.ndarray | None = None,
     pointwise: bool = True,
+    lists_from: str | None = None,
 ) -> _Segment:
     users = np.asarray(np.sort(users), dtype=np.int64)
     row_of = np.full(features.n_users, -1, dtype=np.int64)
@@ -141,7 +147,7 @@ def _segment(
     pairs = split.subset(row_of[split.user] >= 0)
     relevant = pairs.csr(features.n_users, features.n_items, values="plays")[users]
     relevant.sum_duplicates()
-    return _Segment(name, users, relevant, pairs, row_of[pairs.user], description, candidates, pointwise)
+    return _Segment(name, users, relevant, pairs, row_of[pairs.user], description, candidates, pointwise, lists_from)
 
 
 def _sample(users: np.ndarray, max_users: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -183,6 +189,16 @@ def build_segments(
         "overall", features, split, overall_users,
         f"users with held-out items in the {config.split!r} split; full catalogue, train items excluded",
     )]
+    trained = features.train_item_mask[split.item]
+    counts["n_heldout_untrained_items"] = int((~trained).sum())
+    if not trained.all():
+        kept = split.subset(trained)
+        segments.append(_segment(
+            "trained_items", features, kept, np.intersect1d(overall_users, _known_users(kept)),
+            "overall lists, judged only against held-out tracks that have training interactions "
+            "(the protocol of graph-model papers, e.g. SELFRec / QRec)",
+            lists_from="overall",
+        ))
     cold_user = features.splits.get("cold_user")
     if cold_user is not None and len(cold_user):
         users = _sample(_known_users(cold_user), config.max_users, rng)
@@ -286,6 +302,19 @@ def _segment_input(
     return data
 
 
+def _relabelled_input(model: Model, seg: _Segment, lists: EvalInput) -> EvalInput:
+    """``seg``'s users' top-k lists taken from an already ranked segment (no re-scoring of the
+    catalogue), with ``seg``'s relevant items and pairs."""
+    rows = np.searchsorted(lists.users, seg.users)
+    data = EvalInput(users=seg.users, k=lists.k, features=lists.features, topk=lists.topk[rows],
+                     topk_scores=lists.topk_scores[rows], relevant=seg.relevant, item_vectors=lists.item_vectors)
+    if seg.pointwise:
+        data.predictions = _pointwise(model, seg.pairs)
+        data.targets = seg.pairs.target.astype(np.float64)
+        data.pair_users = seg.pair_rows
+    return data
+
+
 def _bucket_rows(history_len: np.ndarray, users: np.ndarray, edges: list[int]) -> dict[str, np.ndarray]:
     """Row indices of ``users`` per history-length bucket label."""
     if not edges:
@@ -332,8 +361,13 @@ def evaluate(
         target_scale = bool(getattr(model, "predicts_target", False))
         vectors = model.item_embeddings()
         values[name] = {}
+        inputs: dict[str, EvalInput] = {}
         for seg in segments:
-            data = _segment_input(model, seg, features, config, seen, vectors)
+            if seg.lists_from is not None:
+                data = _relabelled_input(model, seg, inputs[seg.lists_from])
+            else:
+                data = _segment_input(model, seg, features, config, seen, vectors)
+            inputs[seg.name] = data
             values[name][seg.name] = _run_metrics(metrics, data, target_scale)
             if target_scale and data.predictions is not None:
                 take = np.sort(rng.permutation(len(seg.pairs))[:PREDICTION_SAMPLE])

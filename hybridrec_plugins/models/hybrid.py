@@ -101,7 +101,11 @@ class HybridConfig(PluginConfig):
         "s * <x_u, y_i> of the score, start the MLP output and the dot head at zero, and train what the ids "
         "and content add to it. 'auto': 'bias' for regression, 'als' for ranking ('none' when training on one rank's shard of the split).",
     )
-    als_factors: int = Field(64, ge=1, le=2048, description="warm_start 'als': latent dimensions of the backbone.")
+    als_factors: int = Field(
+        256, ge=1, le=2048,
+        description="warm_start 'als': latent dimensions of the backbone. Last.fm validation NDCG@10 (held-out tracks "
+        "with training rows): 0.1988 at 64, 0.2033 at 256; MovieLens flat (the penalty dominates there).",
+    )
     als_regularization: float = Field(50.0, ge=0.0, le=1e4, description="warm_start 'als': L2 penalty of the factors.")
     als_alpha: float = Field(2.0, gt=0.0, le=1e4, description="warm_start 'als': confidence 1 + alpha * log1p(plays).")
     als_iterations: int = Field(15, ge=1, le=500, description="warm_start 'als': ALS sweeps.")

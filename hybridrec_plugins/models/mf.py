@@ -27,7 +27,10 @@ from hybridrec_plugins.models._common import check_items, clamp_users
 class ALSConfig(PluginConfig):
     """Implicit ALS settings."""
 
-    factors: int = Field(64, ge=1, le=2048, description="Latent dimensions.")
+    factors: int = Field(
+        256, ge=1, le=2048,
+        description="Latent dimensions (Last.fm validation NDCG@10: 0.194 at 64, 0.201 at 256; MovieLens flat).",
+    )
     regularization: float = Field(50.0, ge=0.0, le=1e4, description="L2 penalty on user and item factors.")
     alpha: float = Field(2.0, gt=0.0, le=1e4, description="Confidence scale: c = 1 + alpha * f(plays).")
     confidence: Literal["log", "linear", "binary"] = Field(
