@@ -295,6 +295,11 @@ def _segment_input(
     )
     data = EvalInput(users=seg.users, k=config.k, features=features, topk=topk, topk_scores=scores,
                      relevant=seg.relevant, item_vectors=vectors)
+    return _with_pointwise(model, seg, data)
+
+
+def _with_pointwise(model: Model, seg: _Segment, data: EvalInput) -> EvalInput:
+    """Score the segment's held-out pairs into ``data`` (pointwise metrics), when it has any."""
     if seg.pointwise:
         data.predictions = _pointwise(model, seg.pairs)
         data.targets = seg.pairs.target.astype(np.float64)
@@ -308,11 +313,7 @@ def _relabelled_input(model: Model, seg: _Segment, lists: EvalInput) -> EvalInpu
     rows = np.searchsorted(lists.users, seg.users)
     data = EvalInput(users=seg.users, k=lists.k, features=lists.features, topk=lists.topk[rows],
                      topk_scores=lists.topk_scores[rows], relevant=seg.relevant, item_vectors=lists.item_vectors)
-    if seg.pointwise:
-        data.predictions = _pointwise(model, seg.pairs)
-        data.targets = seg.pairs.target.astype(np.float64)
-        data.pair_users = seg.pair_rows
-    return data
+    return _with_pointwise(model, seg, data)
 
 
 def _bucket_rows(history_len: np.ndarray, users: np.ndarray, edges: list[int]) -> dict[str, np.ndarray]:
