@@ -10,7 +10,10 @@ or ``cold_user`` / ``cold_item`` holding out ``--cold-fraction`` of users / trac
 on train -> every model fitted with the same seed -> :func:`hybridrec_core.evaluation.evaluate`
 (full-catalogue ranking, train items excluded, test split). The regression figures come from the
 hybrid model with ``objective: regression``, reported as ``hybrid_regression``. For the cold
-splits the headline metrics are those of the ``cold_user`` / ``cold_item`` segment.
+splits the headline metrics are those of the ``cold_user`` / ``cold_item`` segment. Each model's
+``by_segment`` also holds ``trained_items`` when some held-out rows have a track without training
+rows (``protocol.n_heldout_untrained_items``): the same lists judged without them, the protocol of
+the published graph-model figures (SELFRec / QRec skip such test rows).
 """
 
 from __future__ import annotations
