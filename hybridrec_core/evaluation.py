@@ -342,6 +342,7 @@ def evaluate(
     history_len = np.bincount(features.train.user, minlength=features.n_users)
     buckets = _bucket_rows(history_len, segments[0].users, list(config.cold_buckets))
     rng = np.random.default_rng(seed)
+    reused = {s.lists_from for s in segments if s.lists_from is not None}  # lists kept for other segments
 
     seg_info: dict[str, dict[str, Any]] = {}
     for seg in segments:
@@ -368,7 +369,8 @@ def evaluate(
                 data = _relabelled_input(model, seg, inputs[seg.lists_from])
             else:
                 data = _segment_input(model, seg, features, config, seen, vectors)
-            inputs[seg.name] = data
+            if seg.name in reused:
+                inputs[seg.name] = data
             values[name][seg.name] = _run_metrics(metrics, data, target_scale)
             if target_scale and data.predictions is not None:
                 take = np.sort(rng.permutation(len(seg.pairs))[:PREDICTION_SAMPLE])
