@@ -18,9 +18,9 @@ Protocol (written into :attr:`EvaluationResult.protocol`):
   entirely, ranked over the full catalogue); ``cold_item`` (users' interactions with held-out tracks,
   ranked over the full catalogue with train items excluded: are the new tracks found at all?) and
   ``cold_item_candidates`` (the same users, ranked *within* the set of held-out tracks: does the
-  model order new tracks by taste?); ``trained_items`` (only when the overall split holds
-  interactions with tracks that have no training interactions: the same users' overall lists,
-  judged against their held-out interactions with *trained* tracks only. This is the protocol of
+  model order new tracks by taste?); ``trained_items`` (only when the overall users' held-out
+  interactions include tracks that have no training interactions: their overall lists and pair
+  predictions, judged against their held-out interactions with *trained* tracks only. This is the protocol of
   graph-recommender papers such as SELFRec / QRec (LightGCN, MHCN), whose models cannot score
   the others; ``overall`` keeps them, so they count against every model).
 - **Baseline**: ``popularity`` is always evaluated on the same users; it is fitted here with the
@@ -129,6 +129,7 @@ class _Segment:
     candidates: np.ndarray | None = None  # item indices allowed in the ranking (None = catalogue)
     pointwise: bool = True
     lists_from: str | None = None  # re-use that segment's top-k lists (same ranking, other relevance)
+    pair_mask: np.ndarray | None = None  # with lists_from: which of that segment's pairs are this one's
 
 
 def _segment(
@@ -140,6 +141,7 @@ def _segment(
     candidates: np.ndarray | None = None,
     pointwise: bool = True,
     lists_from: str | None = None,
+    pair_mask: np.ndarray | None = None,
 ) -> _Segment:
     users = np.asarray(np.sort(users), dtype=np.int64)
     row_of = np.full(features.n_users, -1, dtype=np.int64)
@@ -147,7 +149,7 @@ def _segment(
     pairs = split.subset(row_of[split.user] >= 0)
     relevant = pairs.csr(features.n_users, features.n_items, values="plays")[users]
     relevant.sum_duplicates()
-    return _Segment(name, users, relevant, pairs, row_of[pairs.user], description, candidates, pointwise, lists_from)
+    return _Segment(name, users, relevant, pairs, row_of[pairs.user], description, candidates, pointwise, lists_from, pair_mask)
 
 
 def _sample(users: np.ndarray, max_users: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -189,15 +191,16 @@ def build_segments(
         "overall", features, split, overall_users,
         f"users with held-out items in the {config.split!r} split; full catalogue, train items excluded",
     )]
-    trained = features.train_item_mask[split.item]
+    overall = segments[0]
+    trained = features.train_item_mask[overall.pairs.item]
     counts["n_heldout_untrained_items"] = int((~trained).sum())
     if not trained.all():
-        kept = split.subset(trained)
+        kept = overall.pairs.subset(trained)
         segments.append(_segment(
-            "trained_items", features, kept, np.intersect1d(overall_users, _known_users(kept)),
+            "trained_items", features, kept, _known_users(kept),
             "overall lists, judged only against held-out tracks that have training interactions "
             "(the protocol of graph-model papers, e.g. SELFRec / QRec)",
-            lists_from="overall",
+            lists_from=overall.name, pair_mask=trained,
         ))
     cold_user = features.splits.get("cold_user")
     if cold_user is not None and len(cold_user):
@@ -295,11 +298,6 @@ def _segment_input(
     )
     data = EvalInput(users=seg.users, k=config.k, features=features, topk=topk, topk_scores=scores,
                      relevant=seg.relevant, item_vectors=vectors)
-    return _with_pointwise(model, seg, data)
-
-
-def _with_pointwise(model: Model, seg: _Segment, data: EvalInput) -> EvalInput:
-    """Score the segment's held-out pairs into ``data`` (pointwise metrics), when it has any."""
     if seg.pointwise:
         data.predictions = _pointwise(model, seg.pairs)
         data.targets = seg.pairs.target.astype(np.float64)
@@ -307,13 +305,17 @@ def _with_pointwise(model: Model, seg: _Segment, data: EvalInput) -> EvalInput:
     return data
 
 
-def _relabelled_input(model: Model, seg: _Segment, lists: EvalInput) -> EvalInput:
-    """``seg``'s users' top-k lists taken from an already ranked segment (no re-scoring of the
-    catalogue), with ``seg``'s relevant items and pairs."""
-    rows = np.searchsorted(lists.users, seg.users)
-    data = EvalInput(users=seg.users, k=lists.k, features=lists.features, topk=lists.topk[rows],
-                     topk_scores=lists.topk_scores[rows], relevant=seg.relevant, item_vectors=lists.item_vectors)
-    return _with_pointwise(model, seg, data)
+def _relabelled_input(seg: _Segment, source: EvalInput) -> EvalInput:
+    """``seg``'s users' top-k lists and pair predictions taken from the segment it was derived
+    from (nothing is scored again), judged against ``seg``'s relevant items and pairs."""
+    rows = np.searchsorted(source.users, seg.users)
+    data = EvalInput(users=seg.users, k=source.k, features=source.features, topk=source.topk[rows],
+                     topk_scores=source.topk_scores[rows], relevant=seg.relevant, item_vectors=source.item_vectors)
+    if seg.pointwise and source.predictions is not None:
+        data.predictions = source.predictions[seg.pair_mask]
+        data.targets = source.targets[seg.pair_mask]
+        data.pair_users = seg.pair_rows
+    return data
 
 
 def _bucket_rows(history_len: np.ndarray, users: np.ndarray, edges: list[int]) -> dict[str, np.ndarray]:
@@ -366,7 +368,7 @@ def evaluate(
         inputs: dict[str, EvalInput] = {}
         for seg in segments:
             if seg.lists_from is not None:
-                data = _relabelled_input(model, seg, inputs[seg.lists_from])
+                data = _relabelled_input(seg, inputs[seg.lists_from])
             else:
                 data = _segment_input(model, seg, features, config, seen, vectors)
             if seg.name in reused:

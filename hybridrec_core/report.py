@@ -71,7 +71,7 @@ def _protocol_text(result: EvaluationResult) -> str:
         f"- Users evaluated: {p['n_users_evaluated']}; known users skipped because they have no held-out "
         f"items: {p['n_users_skipped_no_heldout']}; left out by sampling (max_users={p['max_users']}): "
         f"{p['n_users_sampled_out']}.",
-        f"- Held-out interactions with tracks that have no training interactions: "
+        f"- Evaluated users' held-out interactions with tracks that have no training interactions: "
         f"{p.get('n_heldout_untrained_items', 0)}; they stay in `overall` (and count against every model)"
         + ("; segment `trained_items` judges the same lists without them." if "trained_items" in result.segments else "."),
         f"- History buckets by {p['history_length']}, edges {p['cold_buckets']}.",

@@ -15,6 +15,7 @@ artist/genre/audio features, a new user from the unknown-user row (a popularity-
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import json
@@ -43,6 +44,15 @@ from hybridrec_plugins.models.mf import ALSConfig, batched_cg, fit_als, fit_expl
 # memory-bound, and a cache-resident tile made exhaustive scoring ~1.7x faster than whole
 # (users x catalogue) chunks. A GPU wants the largest tile its memory allows.
 SCORE_TILE_PAIRS = {"cpu": 4096, "cuda": 1 << 20}
+
+
+def _backbone_field(name: str, description: str) -> Any:
+    """The ``mf`` plugin's setting ``name`` (its default and bounds) as a warm_start 'als' setting:
+    the backbone and the ``mf`` baseline share one set of defaults, so the report's ALS row is the
+    hybrid's backbone as configured."""
+    field = copy.copy(ALSConfig.model_fields[name])
+    field.description = f"warm_start 'als': {description}"
+    return field
 
 
 class HybridConfig(PluginConfig):
@@ -101,14 +111,14 @@ class HybridConfig(PluginConfig):
         "s * <x_u, y_i> of the score, start the MLP output and the dot head at zero, and train what the ids "
         "and content add to it. 'auto': 'bias' for regression, 'als' for ranking ('none' when training on one rank's shard of the split).",
     )
-    als_factors: int = Field(
-        256, ge=1, le=2048,
-        description="warm_start 'als': latent dimensions of the backbone. Last.fm validation NDCG@10 (held-out tracks "
-        "with training rows): 0.1988 at 64, 0.2033 at 256; MovieLens flat (the penalty dominates there).",
+    als_factors: int = _backbone_field(
+        "factors",
+        "latent dimensions of the backbone. Last.fm validation NDCG@10 (held-out tracks with training rows): "
+        "0.1988 at 64, 0.2033 at 256; MovieLens flat (the penalty dominates there).",
     )
-    als_regularization: float = Field(50.0, ge=0.0, le=1e4, description="warm_start 'als': L2 penalty of the factors.")
-    als_alpha: float = Field(2.0, gt=0.0, le=1e4, description="warm_start 'als': confidence 1 + alpha * log1p(plays).")
-    als_iterations: int = Field(15, ge=1, le=500, description="warm_start 'als': ALS sweeps.")
+    als_regularization: float = _backbone_field("regularization", "L2 penalty of the factors.")
+    als_alpha: float = _backbone_field("alpha", "confidence 1 + alpha * log1p(plays).")
+    als_iterations: int = _backbone_field("iterations", "ALS sweeps.")
     als_genre_weight: float = Field(
         20.0, ge=0.0, le=1e6,
         description="warm_start 'als': genres as side information in the backbone: each genre is a pseudo-user "

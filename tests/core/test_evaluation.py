@@ -193,7 +193,7 @@ def test_trained_items_segment_judges_overall_lists_without_untrained_tracks(fea
     fs = dataclasses.replace(features, splits={**features.splits, "train": train}, train_item_mask=item_mask,
                              train_user_mask=np.bincount(train.user, minlength=features.n_users) > 0)
     oracle = _fit(ClusterOracle(), fs)
-    result = evaluate(fs, {"oracle": oracle}, metrics[:1], EvaluationConfig(k=5, batch_users=16), seed=1)
+    result = evaluate(fs, {"oracle": oracle}, metrics[:2], EvaluationConfig(k=5, batch_users=16), seed=1)
     dropped = np.isin(test.item, untrained)
     assert result.protocol["n_heldout_untrained_items"] == int(dropped.sum()) > 0
     kept = test.subset(~dropped)
@@ -208,9 +208,15 @@ def test_trained_items_segment_judges_overall_lists_without_untrained_tracks(fea
         hits = np.array([i in rel for i in lists[row]], dtype=float)
         ndcg.append((hits * disc).sum() / disc[: min(len(rel), 5)].sum())
     assert result.get("oracle", "ndcg@5", "trained_items") == pytest.approx(np.mean(ndcg))
+    # pointwise figures come from the overall pair predictions, restricted to the same rows
+    error = np.asarray(oracle.score(kept.user, kept.item), dtype=np.float64) - kept.target
+    assert result.get("oracle", "rmse", "trained_items") == pytest.approx(np.sqrt(np.mean(error**2)))
+    assert result.get("oracle", "rmse", "trained_items") != pytest.approx(result.get("oracle", "rmse", "overall"))
     # the untrained tracks can only lower the overall figure's recall denominators
     assert result.get("popularity", "recall@5", "trained_items") >= result.get("popularity", "recall@5", "overall")
 
 
-def test_no_trained_items_segment_when_every_heldout_track_is_trained(result) -> None:
-    assert ("trained_items" in result.segments) == (result.protocol["n_heldout_untrained_items"] > 0)
+def test_no_trained_items_segment_when_every_heldout_track_is_trained(result, features) -> None:
+    assert not (~features.train_item_mask[features.test.item]).any()  # the fixture's held-out tracks are trained
+    assert result.protocol["n_heldout_untrained_items"] == 0
+    assert "trained_items" not in result.segments
