@@ -5,6 +5,11 @@ Files (tab-separated, header row): ``user_artists.dat`` (userID, artistID, weigh
 ``user_taggedartists.dat`` (userID, artistID, tagID, day, month, year). An artist's genres are
 its ``top_tags`` most used tags (by number of distinct users who applied them). The listening
 counts carry no timestamps.
+
+The tags are side information made by the same users whose plays are split: 22 % of a random
+split's held-out (user, artist) pairs were tagged by that user. A tag only one user applied can
+link that user's artists across the split, so the defaults keep tags applied by at least two users
+and only an artist's top three (see ``min_tag_users``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ class LastfmHetrecSource(DataSource):
     class Config(PluginConfig):
         path: str = Field(..., min_length=1, description="Folder with user_artists.dat, artists.dat, tags.dat, user_taggedartists.dat.")
         top_tags: int = Field(3, ge=0, le=50, description="Tags kept per artist as its genres (0 = no genres).")
-        min_tag_users: int = Field(2, ge=1, le=1000, description="A tag counts for an artist when this many users applied it.")
+        min_tag_users: int = Field(2, ge=1, le=1000, description="A tag counts for an artist when this many users applied it. "
+                                   "At 1, tags of single users link that user's artists across the split (Last.fm validation NDCG@10 of "
+                                   "ALS with genres, 10 tags: 0.2074 with every tag assignment, 0.2053 without the held-out pairs' own; "
+                                   "at the defaults 0.2040 vs 0.2037).")
         tags_encoding: str = Field("latin-1", pattern=r"^(utf-8|latin-1)$", description="Encoding of tags.dat (latin-1 in the release).")
 
     def load(self) -> SourceData:

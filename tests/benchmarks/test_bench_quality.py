@@ -72,3 +72,24 @@ def test_bad_arguments_are_named(bench) -> None:
         bench.main([*TINY, "--models", "nope"])
     with pytest.raises(SystemExit, match="source 'demo' takes no directory"):
         bench.main([*TINY, "--data-dir", "/tmp"])
+
+
+def test_seeds_report_spread_and_paired_differences(bench, capsys) -> None:
+    """Each seed is its own split; the spread and the paired comparison come from those runs."""
+    out = _run(bench, capsys, "--models", "popularity", "item_knn", "--seeds", "42", "7")
+    assert out["seeds"] == [42, 7] and [r["protocol"]["seed"] for r in out["runs"]] == [42, 7]
+    per_seed = [r["models"]["item_knn"]["ndcg@10"] for r in out["runs"]]
+    assert per_seed[0] != per_seed[1], "two seeds are two different splits"
+    s = out["across_seeds"]["item_knn"]["by_segment"]["overall"]["ndcg@10"]
+    assert out["across_seeds"]["item_knn"]["headline"]["ndcg@10"] == s
+    assert "fit_seconds" in out["across_seeds"]["item_knn"]["headline"]
+    assert s["mean"] == pytest.approx(sum(per_seed) / 2)
+    assert s["std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2**0.5)
+    assert (s["min"], s["max"]) == (min(per_seed), max(per_seed))
+    pop = [r["models"]["popularity"]["ndcg@10"] for r in out["runs"]]
+    pair = out["paired"]["item_knn"]["popularity"]
+    assert pair["ndcg@10_diff_mean"] == pytest.approx(sum(a - b for a, b in zip(per_seed, pop)) / 2)
+    assert pair["higher_on"] == sum(a > b for a, b in zip(per_seed, pop)) and pair["of"] == 2
+    assert out["paired"]["popularity"]["item_knn"]["higher_on"] == sum(b > a for a, b in zip(per_seed, pop))
+    with pytest.raises(SystemExit, match="repeats a seed"):
+        bench.main([*TINY, "--models", "popularity", "--seeds", "3", "3"])
