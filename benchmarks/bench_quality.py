@@ -17,11 +17,12 @@ the published graph-model figures (SELFRec / QRec skip such test rows).
 
 ``--seeds 42 1 2 3`` repeats the whole protocol once per seed (a new random split and new model
 seeds each time) and prints ``runs`` (one single-seed object each) with ``across_seeds`` (mean,
-sample std, min, max of every model's headline figures and per-segment metrics) and ``paired`` (each model against
-each other: mean difference of the headline NDCG@k and on how many splits it was higher). One
-split's NDCG@10 on Last.fm moves by about 0.016 between seeds, more than the gaps between the
-models, so a comparison of two figures from different splits (e.g. ours against a paper's) says
-little; the paired differences on the same splits are what separate the models.
+sample std, min, max of every model's headline figures and per-segment metrics) and ``paired``
+(each model against each other: mean difference of NDCG@k, headline and per segment, and on how
+many splits it was higher). One split's NDCG@10 on Last.fm moves by about 0.016 between seeds,
+more than the gaps between the models, so a comparison of two figures from different splits (e.g.
+ours against a paper's) says little; the paired differences on the same splits are what separate
+the models.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def _spread(values: list[float]) -> dict[str, float]:
 def across_seeds(runs: list[dict[str, Any]], k: int) -> dict[str, Any]:
     """Per model: the spread over the runs of every headline figure (metrics, fit seconds) and
     every per-segment metric (segments and models present in every run), and each model against
-    each other on the headline NDCG@k."""
+    each other on NDCG@k (headline and per segment)."""
     models = [m for m in runs[0]["models"] if all(m in r["models"] for r in runs)]
     spread: dict[str, Any] = {}
     for m in models:
@@ -210,15 +211,25 @@ def across_seeds(runs: list[dict[str, Any]], k: int) -> dict[str, Any]:
             },
         }
     key = f"ndcg@{k}"
-    headline = {m: [r["models"][m].get(key) for r in runs] for m in models}
-    paired = {
-        a: {b: {f"{key}_diff_mean": statistics.fmean(x - y for x, y in zip(headline[a], headline[b])),
-                "higher_on": sum(x > y for x, y in zip(headline[a], headline[b])), "of": len(runs)}
-            for b in models if b != a}
-        for a in models if None not in headline[a]
-    }
-    return {"across_seeds": spread, "paired": {a: {b: v for b, v in row.items() if None not in headline[b]}
-                                                for a, row in paired.items()}}
+
+    def series(m: str, seg: str | None) -> list[float] | None:
+        values = [(r["models"][m] if seg is None else r["models"][m]["by_segment"].get(seg, {})).get(key) for r in runs]
+        return values if all(_number(v) for v in values) else None
+
+    def compare(x: list[float], y: list[float]) -> dict[str, Any]:
+        return {f"{key}_diff_mean": statistics.fmean(a - b for a, b in zip(x, y)),
+                "higher_on": sum(a > b for a, b in zip(x, y)), "of": len(runs)}
+
+    segments = {m: sorted(spread[m]["by_segment"]) for m in models}
+    paired: dict[str, Any] = {}
+    for a in models:
+        for b in models:
+            if a == b or series(a, None) is None or series(b, None) is None:
+                continue
+            by_segment = {seg: compare(series(a, seg), series(b, seg)) for seg in segments[a]
+                          if seg in segments[b] and series(a, seg) is not None and series(b, seg) is not None}
+            paired.setdefault(a, {})[b] = {**compare(series(a, None), series(b, None)), "by_segment": by_segment}
+    return {"across_seeds": spread, "paired": paired}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,5 +91,6 @@ def test_seeds_report_spread_and_paired_differences(bench, capsys) -> None:
     assert pair["ndcg@10_diff_mean"] == pytest.approx(sum(a - b for a, b in zip(per_seed, pop)) / 2)
     assert pair["higher_on"] == sum(a > b for a, b in zip(per_seed, pop)) and pair["of"] == 2
     assert out["paired"]["popularity"]["item_knn"]["higher_on"] == sum(b > a for a, b in zip(per_seed, pop))
+    assert pair["by_segment"]["overall"] == {k: v for k, v in pair.items() if k != "by_segment"}
     with pytest.raises(SystemExit, match="repeats a seed"):
         bench.main([*TINY, "--models", "popularity", "--seeds", "3", "3"])
