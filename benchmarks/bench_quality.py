@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-users", type=int, default=None, help="evaluate a seeded sample of users")
     p.add_argument("--batch-users", type=int, default=1024)
     p.add_argument("--device", default="auto")
-    p.add_argument("--report-dir", default=None, help="also write the evaluation report (metrics.json, report.md, plots)")
+    p.add_argument("--report-dir", default=None, help="also write the evaluation report (metrics.json, report.md, plots); with --seeds one seed_N folder each")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     log.setLevel(logging.INFO)
@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for seed in args.seeds:
         log.info("seed %d", seed)
-        runs.append(run(argparse.Namespace(**{**vars(args), "seed": seed})))
+        report_dir = str(Path(args.report_dir) / f"seed_{seed}") if args.report_dir else None
+        runs.append(run(argparse.Namespace(**{**vars(args), "seed": seed, "report_dir": report_dir})))
     out = {"source": args.source, "data_dir": args.data_dir, "seeds": args.seeds,
            "headline_segment": runs[0]["protocol"]["headline_segment"], **across_seeds(runs, args.k), "runs": runs}
     print(json.dumps(jsonable(out), allow_nan=False))

@@ -74,9 +74,11 @@ def test_bad_arguments_are_named(bench) -> None:
         bench.main([*TINY, "--data-dir", "/tmp"])
 
 
-def test_seeds_report_spread_and_paired_differences(bench, capsys) -> None:
+def test_seeds_report_spread_and_paired_differences(bench, capsys, tmp_path) -> None:
     """Each seed is its own split; the spread and the paired comparison come from those runs."""
-    out = _run(bench, capsys, "--models", "popularity", "item_knn", "--seeds", "42", "7")
+    out = _run(bench, capsys, "--models", "popularity", "item_knn", "--seeds", "42", "7", "--report-dir", str(tmp_path))
+    for seed in (42, 7):  # one report per split, none overwritten
+        assert json.loads((tmp_path / f"seed_{seed}" / "metrics.json").read_text())["protocol"]["seed"] == seed
     assert out["seeds"] == [42, 7] and [r["protocol"]["seed"] for r in out["runs"]] == [42, 7]
     per_seed = [r["models"]["item_knn"]["ndcg@10"] for r in out["runs"]]
     assert per_seed[0] != per_seed[1], "two seeds are two different splits"
