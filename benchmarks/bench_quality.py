@@ -210,25 +210,23 @@ def across_seeds(runs: list[dict[str, Any]], k: int) -> dict[str, Any]:
                 for seg in sorted(segments)
             },
         }
+    # Paired NDCG@k per segment; the headline figures are the headline segment's, so its entry is
+    # also the pair's top level (no second comparison of the same numbers).
     key = f"ndcg@{k}"
-
-    def series(m: str, seg: str | None) -> list[float] | None:
-        values = [(r["models"][m] if seg is None else r["models"][m]["by_segment"].get(seg, {})).get(key) for r in runs]
-        return values if all(_number(v) for v in values) else None
-
-    def compare(x: list[float], y: list[float]) -> dict[str, Any]:
-        return {f"{key}_diff_mean": statistics.fmean(a - b for a, b in zip(x, y)),
-                "higher_on": sum(a > b for a, b in zip(x, y)), "of": len(runs)}
-
-    segments = {m: sorted(spread[m]["by_segment"]) for m in models}
+    headline = runs[0]["protocol"]["headline_segment"]
     paired: dict[str, Any] = {}
     for a in models:
-        for b in models:
-            if a == b or series(a, None) is None or series(b, None) is None:
+        for b in (b for b in models if b != a):
+            shared = [seg for seg in spread[a]["by_segment"]
+                      if key in spread[a]["by_segment"][seg] and key in spread[b]["by_segment"].get(seg, {})]
+            if headline not in shared:
                 continue
-            by_segment = {seg: compare(series(a, seg), series(b, seg)) for seg in segments[a]
-                          if seg in segments[b] and series(a, seg) is not None and series(b, seg) is not None}
-            paired.setdefault(a, {})[b] = {**compare(series(a, None), series(b, None)), "by_segment": by_segment}
+            by_segment = {}
+            for seg in shared:
+                x, y = ([r["models"][m]["by_segment"][seg][key] for r in runs] for m in (a, b))
+                by_segment[seg] = {f"{key}_diff_mean": statistics.fmean(u - v for u, v in zip(x, y)),
+                                   "higher_on": sum(u > v for u, v in zip(x, y)), "of": len(runs)}
+            paired.setdefault(a, {})[b] = {**by_segment[headline], "by_segment": by_segment}
     return {"across_seeds": spread, "paired": paired}
 
 
