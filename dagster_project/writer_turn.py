@@ -20,6 +20,7 @@ from dagster import AssetExecutionContext
 from filelock import FileLock
 
 TURN_TAKEN = "took the DuckDB writer turn"  # log line tests read to find when a step began writing
+TURN_RELEASED = "released the DuckDB writer turn"  # ... and when it stopped (logged while still holding it)
 
 
 def lock_path(database: str | Path) -> Path:
@@ -30,10 +31,16 @@ def lock_path(database: str | Path) -> Path:
 
 @contextmanager
 def writer_turn(context: AssetExecutionContext, database: str | Path) -> Iterator[None]:
-    """Hold the database's writer lock while the body runs; log how long the step waited for it."""
+    """Hold the database's writer lock while the body runs; log how long the step waited for it
+    and, still holding it, that it is letting go: the step's own end is logged later (after Dagster
+    handles its outputs), by when another process may already have taken the turn."""
     path = lock_path(database)
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with FileLock(str(path)):
-        context.log.info(f"{TURN_TAKEN} on {Path(database).name} after {time.monotonic() - start:.2f}s")
-        yield
+        taken = time.monotonic()
+        context.log.info(f"{TURN_TAKEN} on {Path(database).name} after {taken - start:.2f}s")
+        try:
+            yield
+        finally:
+            context.log.info(f"{TURN_RELEASED} on {Path(database).name} after {time.monotonic() - taken:.2f}s")

@@ -2,7 +2,10 @@
 their DuckDB-writing steps never write at the same time, and the tables are whole and consistent
 afterwards.
 
-A writer step's turn runs from its "took the DuckDB writer turn" log line to its end. The
+A writer step's turn runs from its "took the DuckDB writer turn" log line to its "released the
+DuckDB writer turn" line, which it logs while still holding the lock. (Its STEP_SUCCESS comes
+later, after Dagster handles the outputs, and the other run may have taken the turn by then:
+using that as the end made this test fail now and then with no overlap at all.) The
 ``hybridrec_duckdb`` pool (one slot) alone does not guarantee this: Dagster's SQLite slot claim is
 not atomic across processes, and this test failed in CI once when both runs got the slot.
 """
@@ -20,7 +23,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from dagster_project.assets import DUCKDB_POOL
 from dagster_project.home import ensure_dagster_home
-from dagster_project.writer_turn import TURN_TAKEN
+from dagster_project.writer_turn import TURN_RELEASED, TURN_TAKEN
 from hybridrec_core.storage import Store
 
 HERE = Path(__file__).resolve().parent
@@ -28,17 +31,22 @@ WRITER_STEPS = {"raw_tables", "feature_tables_and_splits", "recommendations"}
 
 
 def _writer_intervals(instance: DagsterInstance, run_id: str) -> list[tuple[float, float, str]]:
-    """(turn taken, step ended, step) for every writer step of the run."""
+    """(turn taken, turn released, step) for every writer step of the run; every step that
+    succeeded must have logged both."""
     starts: dict[str, float] = {}
-    spans = []
+    spans, succeeded = [], set()
     for record in instance.all_logs(run_id):
         if record.step_key not in WRITER_STEPS:
             continue
         event = record.dagster_event
         if event is None and TURN_TAKEN in record.user_message:
             starts[record.step_key] = record.timestamp
-        elif event is not None and event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            spans.append((starts[record.step_key], record.timestamp, record.step_key))
+        elif event is None and TURN_RELEASED in record.user_message:
+            spans.append((starts.pop(record.step_key), record.timestamp, record.step_key))
+        elif event is not None and event.event_type == DagsterEventType.STEP_SUCCESS:
+            succeeded.add(record.step_key)
+    assert not starts, f"turns taken and never released: {sorted(starts)}"
+    assert {step for *_, step in spans} == succeeded
     return spans
 
 
