@@ -114,9 +114,13 @@ class HybridConfig(PluginConfig):
     als_factors: int = _backbone_field(
         "factors",
         "latent dimensions of the backbone. Last.fm validation NDCG@10 (held-out tracks with training rows): "
-        "0.1988 at 64, 0.2033 at 256; MovieLens flat (the penalty dominates there).",
+        "0.1988 at 64, 0.2033 at 256; MovieLens flat at penalty 50, which is too strong there (see the mf plugin's "
+        "regularization).",
     )
-    als_regularization: float = _backbone_field("regularization", "L2 penalty of the factors.")
+    als_regularization: float = _backbone_field(
+        "regularization", "L2 penalty of the factors; tune it with als_alpha per dataset on its validation split (the mf "
+        "plugin's regularization has the figures; MovieLens 100K: 20 with als_alpha 1).",
+    )
     als_alpha: float = _backbone_field("alpha", "confidence 1 + alpha * log1p(plays).")
     als_iterations: int = _backbone_field("iterations", "ALS sweeps.")
     als_genre_weight: float = Field(

@@ -29,10 +29,15 @@ class ALSConfig(PluginConfig):
 
     factors: int = Field(
         256, ge=1, le=2048,
-        description="Latent dimensions (Last.fm validation NDCG@10: 0.194 at 64, 0.201 at 256; MovieLens flat).",
+        description="Latent dimensions (Last.fm validation NDCG@10: 0.194 at 64, 0.201 at 256; MovieLens flat at penalty 50).",
     )
-    regularization: float = Field(50.0, ge=0.0, le=1e4, description="L2 penalty on user and item factors.")
-    alpha: float = Field(2.0, gt=0.0, le=1e4, description="Confidence scale: c = 1 + alpha * f(plays).")
+    regularization: float = Field(
+        50.0, ge=0.0, le=1e4,
+        description="L2 penalty on user and item factors. Tuned with alpha per dataset on its validation split: "
+        "Last.fm best at 50 with alpha 2 (the defaults); MovieLens 100K best at 20 with alpha 1 (NDCG@10 with genre "
+        "side rows 0.260 -> 0.278, seeds 42 and 1), where 50 over-smooths and 10 or less collapses.",
+    )
+    alpha: float = Field(2.0, gt=0.0, le=1e4, description="Confidence scale: c = 1 + alpha * f(plays) (see regularization).")
     confidence: Literal["log", "linear", "binary"] = Field(
         "log", description="f(plays): log1p(plays), plays, or 1 for every interaction."
     )
