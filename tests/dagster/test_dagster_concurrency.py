@@ -5,7 +5,7 @@ afterwards.
 A writer step's turn runs from its "took the DuckDB writer turn" log line to its "released the
 DuckDB writer turn" line, which it logs while still holding the lock. (Its STEP_SUCCESS comes
 later, after Dagster handles the outputs, and the other run may have taken the turn by then:
-using that as the end made this test fail now and then with no overlap at all.) The
+with that as the end the test could report an overlap that never happened.) The
 ``hybridrec_duckdb`` pool (one slot) alone does not guarantee this: Dagster's SQLite slot claim is
 not atomic across processes, and this test failed in CI once when both runs got the slot.
 """
