@@ -122,6 +122,10 @@ class HybridConfig(PluginConfig):
         "plugin's regularization has the figures; MovieLens 100K: 20 with als_alpha 1).",
     )
     als_alpha: float = _backbone_field("alpha", "confidence 1 + alpha * log1p(plays).")
+    als_frequency_exponent: float = _backbone_field(
+        "frequency_exponent", "per-row penalty als_regularization * (n_r / mean n)^this (the mf plugin's "
+        "frequency_exponent has the figures).",
+    )
     als_iterations: int = _backbone_field("iterations", "ALS sweeps.")
     als_genre_weight: float = Field(
         20.0, ge=0.0, le=1e6,
@@ -308,7 +312,7 @@ class HybridMusicRecommender(Model):
         cfg: HybridConfig = self.config
         return ALSConfig(
             factors=cfg.als_factors, regularization=cfg.als_regularization, alpha=cfg.als_alpha,
-            iterations=cfg.als_iterations, confidence="log",
+            frequency_exponent=cfg.als_frequency_exponent, iterations=cfg.als_iterations, confidence="log",
         )
 
     @property

@@ -41,6 +41,14 @@ class ALSConfig(PluginConfig):
     confidence: Literal["log", "linear", "binary"] = Field(
         "log", description="f(plays): log1p(plays), plays, or 1 for every interaction."
     )
+    frequency_exponent: float = Field(
+        0.25, ge=0.0, le=2.0,
+        description="Frequency-scaled penalty: row r (a user or a track) gets regularization * (n_r / mean n)^this, "
+        "n_r its number of training rows (weighted-lambda ALS, Zhou et al. 2008, takes 1; Rendle et al. 2022 tune "
+        "it). Validation NDCG@10, four seeds, with genre side rows: Last.fm 0.2020 at 0 -> 0.2048 at 0.25 "
+        "(0.2047 - 0.2050 over 0.15 - 0.25, 0.2010 at 0.5); MovieLens 100K (penalty 20, alpha 1) 0.2729 -> 0.2800 "
+        "(0.2818 at 0.35 and 0.5). 0: one penalty for every row.",
+    )
     iterations: int = Field(15, ge=1, le=500, description="ALS sweeps (users then items).")
     cg_steps: int = Field(3, ge=1, le=50, description="Conjugate-gradient steps per solve (warm-started).")
     init_scale: float = Field(0.01, gt=0.0, le=1.0, description="Std of the random initial factors.")
@@ -67,14 +75,16 @@ def batched_cg(
 
 def _cg_solve(
     x: torch.Tensor, fixed: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor,
-    reg: float, steps: int,
+    reg: torch.Tensor, steps: int,
 ) -> torch.Tensor:
-    """Batched CG for (FᵀF + Fᵀ(C_r - I)F + reg I) x_r = Fᵀ C_r 1 for every row r at once."""
-    gram = fixed.T @ fixed + reg * torch.eye(fixed.shape[1], dtype=fixed.dtype, device=fixed.device)
+    """Batched CG for (FᵀF + Fᵀ(C_r - I)F + reg_r I) x_r = Fᵀ C_r 1 for every row r at once
+    (``reg``: one penalty per row of ``x``)."""
+    gram = fixed.T @ fixed
     fr = fixed[cols]  # (nnz, d)
+    reg = reg.unsqueeze(1)
 
     def matvec(v: torch.Tensor) -> torch.Tensor:
-        out = v @ gram
+        out = torch.addcmul(v @ gram, reg, v)
         w = ((conf - 1.0) * (fr * v[rows]).sum(1)).unsqueeze(1) * fr
         return out.index_add_(0, rows, w)
 
@@ -125,6 +135,17 @@ def als_confidence(plays: np.ndarray, cfg: ALSConfig) -> np.ndarray:
     return 1.0 + cfg.alpha * f
 
 
+def row_penalties(rows: np.ndarray, n_rows: int, cfg: ALSConfig, device: torch.device) -> torch.Tensor:
+    """Per-row L2 penalty ``regularization * (n_r / mean n)^frequency_exponent`` (rows without
+    training rows: ``regularization``; their solution is 0 either way). Frequent rows are shrunk
+    harder and rare ones less, so ALS does not have to trade them off with one penalty."""
+    n = np.bincount(rows, minlength=n_rows).astype(np.float64)
+    scale = np.ones(n_rows)
+    if cfg.frequency_exponent and (n > 0).any():
+        scale = np.where(n > 0, (np.maximum(n, 1.0) / n[n > 0].mean()) ** cfg.frequency_exponent, 1.0)
+    return torch.as_tensor(cfg.regularization * scale, dtype=torch.float32, device=device)
+
+
 def _start_factors(
     user: np.ndarray, item: np.ndarray, n_users: int, n_items: int, factors: int, init_scale: float, *,
     seed: int, device: torch.device,
@@ -151,7 +172,8 @@ def fit_als(
 
     ``side`` = (row, item, plays, n_rows): side information as pseudo-users (e.g. one per genre,
     collective factorization). They are solved with the users, so they shape the item factors,
-    and are then dropped: neither returned nor part of the mean user."""
+    and are then dropped: neither returned nor part of the mean user. They count as rows for the
+    frequency-scaled penalty, exactly as if they had been passed as users."""
     n_real = n_users
     if side is not None:
         s_row, s_item, s_plays, n_side = side
@@ -163,10 +185,11 @@ def fit_als(
     items = torch.as_tensor(item, device=device)
     conf = torch.as_tensor(als_confidence(plays, cfg), dtype=torch.float32, device=device)
     x, y, has_user = _start_factors(user, item, n_users, n_items, cfg.factors, cfg.init_scale, seed=seed, device=device)
+    reg_x, reg_y = row_penalties(user, n_users, cfg, device), row_penalties(item, n_items, cfg, device)
     history = TrainingHistory(device=str(device))
     for it in range(cfg.iterations):
-        x = _cg_solve(x, y, users, items, conf, cfg.regularization, cfg.cg_steps)
-        y = _cg_solve(y, x, items, users, conf, cfg.regularization, cfg.cg_steps)
+        x = _cg_solve(x, y, users, items, conf, reg_x, cfg.cg_steps)
+        y = _cg_solve(y, x, items, users, conf, reg_y, cfg.cg_steps)
         history.epochs.append({"epoch": float(it), "user_norm": float(x.norm(dim=1).mean()), "item_norm": float(y.norm(dim=1).mean())})
     x, has_user = x[:n_real], has_user[:n_real]
     mean_user = x[has_user].mean(0) if bool(has_user.any()) else torch.zeros_like(x[0])

@@ -7,7 +7,9 @@ from fixtures.ranking import recall_at_10
 from hybridrec_core.interfaces import FitContext
 from hybridrec_core.testing import ModelTests, toy_feature_set
 from hybridrec_plugins.models.item_knn import ItemKNN
-from hybridrec_plugins.models.mf import ImplicitALS, als_confidence
+import torch
+
+from hybridrec_plugins.models.mf import ALSConfig, ImplicitALS, als_confidence, fit_als, row_penalties
 from hybridrec_plugins.models.popularity import Popularity
 
 
@@ -56,10 +58,47 @@ def test_als_solution_beats_random_factors_on_objective() -> None:
         c[tr.user, tr.item] = als_confidence(tr.plays, m.config)
         users = np.flatnonzero(fs.train_user_mask)
         pred = x[users] @ y.T
-        reg = m.config.regularization * ((x[users] ** 2).sum() + (y**2).sum())
+        reg_x = row_penalties(tr.user, fs.n_users, m.config, torch.device("cpu")).numpy()
+        reg_y = row_penalties(tr.item, fs.n_items, m.config, torch.device("cpu")).numpy()
+        reg = (reg_x[users] * (x[users] ** 2).sum(1)).sum() + (reg_y * (y**2).sum(1)).sum()
         return float((c[users] * (p[users] - pred) ** 2).sum() + reg)
 
     assert loss(many) < loss(one)
+
+
+def test_row_penalties_scale_with_row_counts() -> None:
+    """frequency_exponent nu: penalty_r = regularization * (n_r / mean n)^nu over rows with data."""
+    rows = np.array([0, 0, 0, 0, 1, 2, 2, 2])  # counts 4, 1, 3 (mean 8/3); row 3 has none
+    cpu = torch.device("cpu")
+    flat = row_penalties(rows, 4, ALSConfig(regularization=10.0, frequency_exponent=0.0), cpu)
+    torch.testing.assert_close(flat, torch.full((4,), 10.0))
+    half = row_penalties(rows, 4, ALSConfig(regularization=10.0, frequency_exponent=0.5), cpu).numpy()
+    np.testing.assert_allclose(half[:3], 10.0 * np.sqrt(np.array([4, 1, 3]) / (8 / 3)), rtol=1e-6)
+    assert half[3] == 10.0
+
+
+def test_als_item_solve_meets_its_per_row_normal_equations() -> None:
+    """With converged CG, each item's factors solve (X^T C_i X + lambda_i I) y_i = X^T C_i p_i, lambda_i the
+    item's frequency-scaled penalty: the penalty vector reaches the right rows of the solver."""
+    fs = toy_feature_set()
+    tr = fs.train
+    cfg = ALSConfig(factors=6, iterations=3, cg_steps=50, regularization=4.0, frequency_exponent=1.0)
+    x, y, _ = fit_als(tr.user, tr.item, tr.plays, fs.n_users, fs.n_items, cfg, seed=0, device=torch.device("cpu"))
+    x, y = x.double().numpy(), y.double().numpy()
+    has = np.bincount(tr.user, minlength=fs.n_users) > 0
+    xs = x.copy()
+    xs[~has] = 0  # users without rows are 0 in the solve (the mean vector is filled in afterwards)
+    conf = als_confidence(tr.plays, cfg)
+    lam = row_penalties(tr.item, fs.n_items, cfg, torch.device("cpu")).double().numpy()
+    assert lam.max() > 2 * lam[lam > 0].min()  # the penalties really differ between items
+    for i in np.unique(tr.item)[:25]:
+        c = np.ones(fs.n_users)
+        p = np.zeros(fs.n_users)
+        sel = tr.item == i
+        c[tr.user[sel]] = conf[sel]
+        p[tr.user[sel]] = 1.0
+        a = xs.T @ (c[:, None] * xs) + lam[i] * np.eye(cfg.factors)
+        np.testing.assert_allclose(y[i], np.linalg.solve(a, xs.T @ (c * p)), rtol=1e-3, atol=1e-4)
 
 
 def test_explicit_als_solves_the_ridge_problem_and_recovers_a_planted_matrix() -> None:
