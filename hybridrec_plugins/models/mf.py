@@ -143,7 +143,7 @@ def row_penalties(rows: np.ndarray, n_rows: int, cfg: ALSConfig, device: torch.d
     n = np.bincount(rows, minlength=n_rows).astype(np.float64)
     scale = np.ones(n_rows)
     if cfg.frequency_exponent and (n > 0).any():
-        scale = np.where(n > 0, (np.maximum(n, 1.0) / n[n > 0].mean()) ** cfg.frequency_exponent, 1.0)
+        scale = np.where(n > 0, (n / n[n > 0].mean()) ** cfg.frequency_exponent, 1.0)
     return torch.as_tensor(cfg.regularization * scale, dtype=torch.float32, device=device)
 
 

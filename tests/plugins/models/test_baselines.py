@@ -2,13 +2,12 @@
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from fixtures.ranking import recall_at_10
 from hybridrec_core.interfaces import FitContext
 from hybridrec_core.testing import ModelTests, toy_feature_set
 from hybridrec_plugins.models.item_knn import ItemKNN
-import torch
-
 from hybridrec_plugins.models.mf import ALSConfig, ImplicitALS, als_confidence, fit_als, row_penalties
 from hybridrec_plugins.models.popularity import Popularity
 
