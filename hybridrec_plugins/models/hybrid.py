@@ -37,7 +37,7 @@ from hybridrec_core.training import TrainSettings, TrainTask, fit_module
 from hybridrec_plugins.metrics.ranking import RankingMetrics
 from hybridrec_plugins.models._common import check_items, clamp_users, known_map, mask_empty
 from hybridrec_plugins.models.hybrid_net import HybridNet, ItemTables
-from hybridrec_plugins.models.mf import ALSConfig, batched_cg, fit_als, fit_explicit_als
+from hybridrec_plugins.models.mf import ALSConfig, batched_cg, fit_als, fit_als_tuned, fit_explicit_als
 
 # (user, item) pairs in one scoring tile. On CPU a tile's (pairs, h1) activations must stay in the
 # per-core L2 cache (4096 x 256 floats = 4 MiB over two cores): the head's elementwise passes are
@@ -127,6 +127,10 @@ class HybridConfig(PluginConfig):
         "frequency_exponent has the figures).",
     )
     als_iterations: int = _backbone_field("iterations", "ALS sweeps.")
+    als_tune_grid: list[tuple[float, float]] = _backbone_field(
+        "tune_grid", "(als_regularization, als_alpha) pairs searched on the validation split, with the genre side "
+        "rows (the mf plugin's tune_grid); the chosen pair is used for the cross-fitted backbone too.",
+    )
     als_genre_weight: float = Field(
         20.0, ge=0.0, le=1e6,
         description="warm_start 'als': genres as side information in the backbone: each genre is a pseudo-user "
@@ -286,6 +290,7 @@ class HybridMusicRecommender(Model):
         # warm_start 'als' with a holdout: (factors on every row, factors without the held-out rows).
         self._backbone_dim: int | None = None  # width of the fixed factor term (resolved by fit / from_state)
         self._backbones: tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._als_tuning: dict[str, Any] | None = None  # tune_grid's trials and choice (training history)
 
     @property
     def embedding_lr(self) -> float:
@@ -313,6 +318,7 @@ class HybridMusicRecommender(Model):
         return ALSConfig(
             factors=cfg.als_factors, regularization=cfg.als_regularization, alpha=cfg.als_alpha,
             frequency_exponent=cfg.als_frequency_exponent, iterations=cfg.als_iterations, confidence="log",
+            tune_grid=cfg.als_tune_grid,
         )
 
     @property
@@ -380,6 +386,7 @@ class HybridMusicRecommender(Model):
         device = resolve_device(context.device)
         seed_everything(context.seed, context.deterministic)
         self._warm_start = None  # re-resolve from the config for this FeatureSet
+        self._als_tuning = None
         resolved = self.warm_start
         if cfg.warm_start == "auto" and resolved == "als" and features.train_shard is not None:
             resolved = "none"
@@ -404,7 +411,7 @@ class HybridMusicRecommender(Model):
             if self.backbone_dim:
                 self._residual_factors(features, baseline, context, device)
         elif self.warm_start == "als":
-            held = self._als_warm_start(features, context.seed, device)
+            held = self._als_warm_start(features, context.seed, device, context.logger)
             if held is not None and cfg.als_content_share > 0:  # content term on every row, backbone term on held
                 warm_rows = torch.as_tensor(held, device=device)
             elif held is not None:  # only the backbone term: train on the held-out rows alone
@@ -455,6 +462,8 @@ class HybridMusicRecommender(Model):
         if self.warm_start == "als" and cfg.als_cold_factors:
             self._cold_track_factors(features)
         history.extra["objective"] = cfg.objective
+        if self.warm_start == "als" and self._als_tuning is not None:
+            history.extra["als_tuning"] = self._als_tuning
         self._cache = None
         return history
 
@@ -532,7 +541,9 @@ class HybridMusicRecommender(Model):
             net.cf_scale.fill_(1.0)
         net.cf_scale.requires_grad_(False)  # the ridge solution is the fit; a trained scale only drifts
 
-    def _als_warm_start(self, features: FeatureSet, seed: int, device: torch.device) -> np.ndarray | None:
+    def _als_warm_start(
+        self, features: FeatureSet, seed: int, device: torch.device, logger: Any = None
+    ) -> np.ndarray | None:
         """Implicit-ALS factors as the fixed collaborative backbone; the MLP output and the dot head
         start at zero, so the first score is exactly ALS's and training only adds to it.
 
@@ -544,10 +555,10 @@ class HybridMusicRecommender(Model):
         the final model use the backbone fitted on every row."""
         cfg: HybridConfig = self.config
         train = features.train
-        als = self.als_config
         n = (features.n_users, features.n_items)
         side = self._genre_side(features)
-        x, y, _ = fit_als(train.user, train.item, train.plays, *n, als, seed=seed, device=device, side=side)
+        als, x, y, als_history = fit_als_tuned(features, self.als_config, seed=seed, device=device, logger=logger, side=side)
+        self._als_tuning = als_history.extra.get("als_tuning")
         rows = None
         if cfg.als_holdout > 0:
             held = np.random.default_rng(seed + 29).random(len(train)) < cfg.als_holdout

@@ -1,6 +1,10 @@
 """item_knn and mf: conformance plus a planted-cluster check against popularity."""
 
+import dataclasses
+
 import numpy as np
+import pydantic
+import pytest
 import scipy.sparse as sp
 import torch
 
@@ -8,7 +12,7 @@ from fixtures.ranking import recall_at_10
 from hybridrec_core.interfaces import FitContext
 from hybridrec_core.testing import ModelTests, toy_feature_set
 from hybridrec_plugins.models.item_knn import ItemKNN
-from hybridrec_plugins.models.mf import ALSConfig, ImplicitALS, als_confidence, fit_als, row_penalties
+from hybridrec_plugins.models.mf import ALSConfig, ImplicitALS, als_confidence, fit_als, fit_als_tuned, row_penalties
 from hybridrec_plugins.models.popularity import Popularity
 
 
@@ -130,3 +134,38 @@ def test_explicit_als_solves_the_ridge_problem_and_recovers_a_planted_matrix() -
     x2, _ = fit_explicit_als(user[user > 0], item[user > 0], vals[user > 0], n_u, n_i, factors=k,
                              regularization=lam, seed=0, device=torch.device("cpu"))
     assert float(x2[0].abs().sum()) == 0.0
+
+
+GRID = [[1e4, 1.0], [0.5, 2.0], [5.0, 1.0]]  # the first shrinks every factor to ~0: a list of ties
+
+
+def test_als_tune_grid_keeps_the_validation_best_pair_and_its_own_factors() -> None:
+    fs = toy_feature_set()
+    model = ImplicitALS({"factors": 8, "iterations": 8, "tune_grid": GRID})
+    history = model.fit(fs, FitContext(seed=3, device="cpu"))
+    tuning = history.extra["als_tuning"]
+    scores = [t["val_ndcg@10"] for t in tuning["tried"]]
+    assert [(t["regularization"], t["alpha"]) for t in tuning["tried"]] == [tuple(p) for p in GRID]
+    best = GRID[int(np.argmax(scores))]
+    assert (tuning["chosen"]["regularization"], tuning["chosen"]["alpha"]) == tuple(best)
+    assert scores[0] < max(scores) - 0.05  # the over-penalized pair is not a close call
+    # The kept factors are exactly a plain fit with the chosen pair (nothing refitted with another).
+    plain = ImplicitALS({"factors": 8, "iterations": 8, "regularization": best[0], "alpha": best[1]})
+    plain.fit(fs, FitContext(seed=3, device="cpu"))
+    torch.testing.assert_close(model.item_factors, plain.item_factors)
+    torch.testing.assert_close(model.user_factors, plain.user_factors)
+
+
+def test_als_tune_grid_without_validation_rows_uses_the_set_pair() -> None:
+    fs = toy_feature_set()
+    fs = dataclasses.replace(fs, splits={**fs.splits, "valid": fs.valid.subset(np.zeros(0, dtype=np.int64))})
+    cfg = ALSConfig(factors=8, iterations=4, regularization=5.0, alpha=1.0, tune_grid=GRID)
+    used, x, y, history = fit_als_tuned(fs, cfg, seed=0, device=torch.device("cpu"))
+    assert used is cfg and "als_tuning" not in history.extra
+    x2, y2, _ = fit_als(fs.train.user, fs.train.item, fs.train.plays, fs.n_users, fs.n_items, cfg, seed=0, device=torch.device("cpu"))
+    torch.testing.assert_close(y, y2)
+
+
+def test_als_tune_grid_rejects_a_pair_out_of_range() -> None:
+    with pytest.raises(pydantic.ValidationError, match="tune_grid pair"):
+        ALSConfig(tune_grid=[[20.0, 0.0]])

@@ -534,3 +534,14 @@ def test_content_term_trains_new_track_scores_on_every_row() -> None:
     with torch.no_grad():
         as_new = both.net(torch.tensor([1, 2]), items, torch.zeros_like(items))
     assert float(as_new.std(dim=1).min()) > 1e-3
+
+
+def test_hybrid_backbone_tune_grid_picks_on_validation_and_records_it() -> None:
+    fs = toy_feature_set()
+    grid = [[1e4, 1.0], [5.0, 1.0]]
+    model = HybridMusicRecommender({**SMALL, "epochs": 1, "als_factors": 8, "als_iterations": 5, "als_tune_grid": grid})
+    history = model.fit(fs, FitContext(seed=0, device="cpu"))
+    tuning = history.extra["als_tuning"]
+    assert len(tuning["tried"]) == 2
+    assert (tuning["chosen"]["regularization"], tuning["chosen"]["alpha"]) == (5.0, 1.0)
+    assert tuning["tried"][1]["val_ndcg@10"] > tuning["tried"][0]["val_ndcg@10"]
