@@ -29,15 +29,14 @@ from typing_extensions import Self
 
 from hybridrec_core.dataset import FeatureSet
 from hybridrec_core.device import resolve_device
-from hybridrec_core.interfaces import EvalInput, FitContext, Model, PluginConfig, TrainingHistory
-from hybridrec_core.ranking import topk_for_users
+from hybridrec_core.interfaces import FitContext, Model, PluginConfig, TrainingHistory
 from hybridrec_core.seeding import seed_everything
 from hybridrec_core.state import State
 from hybridrec_core.training import TrainSettings, TrainTask, fit_module
-from hybridrec_plugins.metrics.ranking import RankingMetrics
 from hybridrec_plugins.models._common import check_items, clamp_users, known_map, mask_empty
 from hybridrec_plugins.models.hybrid_net import HybridNet, ItemTables
 from hybridrec_plugins.models.mf import ALSConfig, batched_cg, fit_als, fit_als_tuned, fit_explicit_als
+from hybridrec_plugins.models.validation import full_ranking_validator
 
 # (user, item) pairs in one scoring tile. On CPU a tile's (pairs, h1) activations must stay in the
 # per-core L2 cache (4096 x 256 floats = 4 MiB over two cores): the head's elementwise passes are
@@ -290,7 +289,6 @@ class HybridMusicRecommender(Model):
         # warm_start 'als' with a holdout: (factors on every row, factors without the held-out rows).
         self._backbone_dim: int | None = None  # width of the fixed factor term (resolved by fit / from_state)
         self._backbones: tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
-        self._als_tuning: dict[str, Any] | None = None  # tune_grid's trials and choice (training history)
 
     @property
     def embedding_lr(self) -> float:
@@ -386,7 +384,6 @@ class HybridMusicRecommender(Model):
         device = resolve_device(context.device)
         seed_everything(context.seed, context.deterministic)
         self._warm_start = None  # re-resolve from the config for this FeatureSet
-        self._als_tuning = None
         resolved = self.warm_start
         if cfg.warm_start == "auto" and resolved == "als" and features.train_shard is not None:
             resolved = "none"
@@ -406,12 +403,13 @@ class HybridMusicRecommender(Model):
         total = _rank_sum(context) if features.train_shard is not None else (lambda a: a)
         train = features.train
         warm_rows: torch.Tensor | None = None  # 'als' cross-fitting: rows the backbone term trains on
+        als_tuning: dict[str, Any] | None = None  # the backbone's tune_grid trials and choice
         if self.warm_start == "bias":
             baseline = self._bias_warm_start(features, reduce=total)
             if self.backbone_dim:
                 self._residual_factors(features, baseline, context, device)
         elif self.warm_start == "als":
-            held = self._als_warm_start(features, context.seed, device, context.logger)
+            held, als_tuning = self._als_warm_start(features, context.seed, device, context.logger)
             if held is not None and cfg.als_content_share > 0:  # content term on every row, backbone term on held
                 warm_rows = torch.as_tensor(held, device=device)
             elif held is not None:  # only the backbone term: train on the held-out rows alone
@@ -462,8 +460,8 @@ class HybridMusicRecommender(Model):
         if self.warm_start == "als" and cfg.als_cold_factors:
             self._cold_track_factors(features)
         history.extra["objective"] = cfg.objective
-        if self.warm_start == "als" and self._als_tuning is not None:
-            history.extra["als_tuning"] = self._als_tuning
+        if als_tuning is not None:
+            history.extra["als_tuning"] = als_tuning
         self._cache = None
         return history
 
@@ -543,9 +541,10 @@ class HybridMusicRecommender(Model):
 
     def _als_warm_start(
         self, features: FeatureSet, seed: int, device: torch.device, logger: Any = None
-    ) -> np.ndarray | None:
+    ) -> tuple[np.ndarray | None, dict[str, Any] | None]:
         """Implicit-ALS factors as the fixed collaborative backbone; the MLP output and the dot head
-        start at zero, so the first score is exactly ALS's and training only adds to it.
+        start at zero, so the first score is exactly ALS's and training only adds to it. Returns
+        the held-out row mask (below) and ``als_tune_grid``'s record (None without a search).
 
         With ``als_holdout`` > 0 the backbone used while training is fitted without a seeded share
         of the training rows, and the loss term with the backbone trains on exactly those rows (the
@@ -558,7 +557,6 @@ class HybridMusicRecommender(Model):
         n = (features.n_users, features.n_items)
         side = self._genre_side(features)
         als, x, y, als_history = fit_als_tuned(features, self.als_config, seed=seed, device=device, logger=logger, side=side)
-        self._als_tuning = als_history.extra.get("als_tuning")
         rows = None
         if cfg.als_holdout > 0:
             held = np.random.default_rng(seed + 29).random(len(train)) < cfg.als_holdout
@@ -575,7 +573,7 @@ class HybridMusicRecommender(Model):
             net.out.weight.zero_()
             if net.dot_proj is not None:
                 net.dot_proj.weight.zero_()
-        return rows
+        return rows, als_history.extra.get("als_tuning")
 
     def _cold_track_factors(self, features: FeatureSet, cg_steps: int = 200) -> None:
         """Backbone factors for tracks without training rows, predicted from content: a ridge
@@ -898,22 +896,13 @@ class HybridMusicRecommender(Model):
         """NDCG@10 over the whole catalogue, training tracks excluded, for a seeded sample of
         validation users: the protocol the model is evaluated by. On a training shard only this
         rank's users are used (their training rows, which must be excluded, are all here)."""
-        cfg: HybridConfig = self.config
-        valid = features.valid
-        users = np.unique(valid.user)
         shard = features.train_shard
-        if shard is not None:
-            users = users[users % shard.world_size == shard.rank]
-        if len(users) > cfg.valid_max_users:
-            users = np.sort(np.random.default_rng(seed + 1).choice(users, cfg.valid_max_users, replace=False))
-        seen = features.train.csr(features.n_users, features.n_items)
-        relevant = features.valid.csr(features.n_users, features.n_items, values="plays")[users]
-        metric = RankingMetrics()  # the report's own NDCG/recall, on this user sample
+        keep = None if shard is None else (lambda users: users % shard.world_size == shard.rank)
+        check, _ = full_ranking_validator(features, max_users=self.config.valid_max_users, seed=seed, keep=keep)
 
         def validate() -> dict[str, float]:
             self._cache = None
-            top, _ = topk_for_users(self.score_items, users, 10, seen, batch_users=256)
-            values = metric.compute(EvalInput(users=users, k=10, features=features, topk=top, relevant=relevant)).values
+            values = check(self.score_items)
             return {"val_ndcg@10": values["ndcg@10"], "val_recall@10": values["recall@10"]}
 
         return validate

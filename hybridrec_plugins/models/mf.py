@@ -18,12 +18,11 @@ from typing_extensions import Self
 
 from hybridrec_core.dataset import FeatureSet
 from hybridrec_core.device import resolve_device
-from hybridrec_core.interfaces import EvalInput, FitContext, Model, PluginConfig, TrainingHistory
-from hybridrec_core.ranking import topk_for_users
+from hybridrec_core.interfaces import FitContext, Model, PluginConfig, TrainingHistory
 from hybridrec_core.seeding import seed_everything
 from hybridrec_core.state import State
-from hybridrec_plugins.metrics.ranking import RankingMetrics
 from hybridrec_plugins.models._common import check_items, clamp_users
+from hybridrec_plugins.models.validation import full_ranking_validator
 
 
 class ALSConfig(PluginConfig):
@@ -234,19 +233,13 @@ def fit_als_tuned(
     if not cfg.tune_grid or len(valid) == 0:
         x, y, history = fit_als(train.user, train.item, train.plays, *n, cfg, seed=seed, device=device, side=side)
         return cfg, x, y, history
-    users = np.unique(valid.user)
-    if len(users) > cfg.tune_max_users:
-        users = np.sort(np.random.default_rng(seed + 3).choice(users, cfg.tune_max_users, replace=False))
-    seen = train.csr(*n)
-    relevant = valid.csr(*n, values="plays")[users]
-    metric = RankingMetrics()
+    check, n_users = full_ranking_validator(features, max_users=cfg.tune_max_users, seed=seed)
     best: tuple[float, ALSConfig, torch.Tensor, torch.Tensor, TrainingHistory] | None = None
     tried: list[dict[str, float]] = []
     for reg, alpha in cfg.tune_grid:
         trial = cfg.model_copy(update={"regularization": float(reg), "alpha": float(alpha), "tune_grid": []})
         x, y, history = fit_als(train.user, train.item, train.plays, *n, trial, seed=seed, device=device, side=side)
-        top, _ = topk_for_users(lambda u: x[torch.as_tensor(u, device=x.device)] @ y.T, users, 10, seen, batch_users=512)
-        ndcg = float(metric.compute(EvalInput(users=users, k=10, features=features, topk=top, relevant=relevant)).values["ndcg@10"])
+        ndcg = float(check(lambda u: x[torch.as_tensor(u, device=x.device)] @ y.T)["ndcg@10"])
         tried.append({"regularization": float(reg), "alpha": float(alpha), "val_ndcg@10": ndcg})
         if best is None or ndcg > best[0]:
             best = (ndcg, trial, x, y, history)
@@ -255,7 +248,7 @@ def fit_als_tuned(
     history.extra["als_tuning"] = {"tried": tried, "chosen": {"regularization": chosen.regularization, "alpha": chosen.alpha}}
     if logger is not None:
         logger.info("ALS tune_grid: regularization %s, alpha %s (validation NDCG@10 %.4f, %d users)",
-                    chosen.regularization, chosen.alpha, ndcg, len(users))
+                    chosen.regularization, chosen.alpha, ndcg, n_users)
     return chosen, x, y, history
 
 

@@ -286,7 +286,7 @@ def test_als_warm_start_scores_start_as_the_mf_plugin() -> None:
     model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.0, "als_genre_weight": 0.0})
     assert model.warm_start == "als" and not model.uses_dot_head
     model._build(fs, torch.device("cpu"))
-    assert model._als_warm_start(fs, seed=3, device=torch.device("cpu")) is None  # no holdout: trains on every row
+    assert model._als_warm_start(fs, seed=3, device=torch.device("cpu"))[0] is None  # no holdout: trains on every row
     mf = ImplicitALS({"factors": 8, "iterations": 5, "regularization": 5.0, "alpha": 2.0})
     mf.fit(fs, FitContext(seed=3, device="cpu"))
     users = np.arange(1, fs.n_users)
@@ -343,7 +343,7 @@ def test_als_holdout_trains_on_held_out_rows_and_keeps_the_full_backbone() -> No
     fs = toy_feature_set()
     model = HybridMusicRecommender({**ALS_SMALL, "als_holdout": 0.3, "epochs": 1, "als_genre_weight": 0.0})
     model._build(fs, torch.device("cpu"))
-    held = model._als_warm_start(fs, seed=0, device=torch.device("cpu"))
+    held, _ = model._als_warm_start(fs, seed=0, device=torch.device("cpu"))
     assert held.dtype == bool and held.shape == (len(fs.train),)
     rows = np.flatnonzero(held)
     assert 0.2 < len(rows) / len(fs.train) < 0.4
