@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from typing_extensions import Self
 
 from hybridrec_core.dataset import FeatureSet
@@ -35,7 +35,9 @@ from hybridrec_core.state import State
 from hybridrec_core.training import TrainSettings, TrainTask, fit_module
 from hybridrec_plugins.models._common import check_items, clamp_users, known_map, mask_empty
 from hybridrec_plugins.models.hybrid_net import HybridNet, ItemTables
-from hybridrec_plugins.models.mf import ALSConfig, batched_cg, fit_als, fit_als_tuned, fit_explicit_als
+from hybridrec_plugins.models.mf import (
+    ALSConfig, batched_cg, explicit_pair_skips_grid, fit_als, fit_als_tuned, fit_explicit_als,
+)
 from hybridrec_plugins.models.validation import full_ranking_validator
 
 # (user, item) pairs in one scoring tile. On CPU a tile's (pairs, h1) activations must stay in the
@@ -128,7 +130,8 @@ class HybridConfig(PluginConfig):
     als_iterations: int = _backbone_field("iterations", "ALS sweeps.")
     als_tune_grid: list[tuple[float, float]] = _backbone_field(
         "tune_grid", "(als_regularization, als_alpha) pairs searched on the validation split, with the genre side "
-        "rows (the mf plugin's tune_grid); the chosen pair is used for the cross-fitted backbone too.",
+        "rows (the mf plugin's tune_grid); the chosen pair is used for the cross-fitted backbone too. Setting "
+        "als_regularization or als_alpha without it turns the search off.",
     )
     als_genre_weight: float = Field(
         20.0, ge=0.0, le=1e6,
@@ -237,6 +240,11 @@ class HybridConfig(PluginConfig):
     valid_max_users: int = Field(500, ge=1, description="'full' validation: users scored (seeded sample).")
     valid_max_pairs: int = Field(2000, ge=10, description="'sampled' validation: positives used (seeded sample).")
     valid_negatives: int = Field(99, ge=1, le=10_000, description="'sampled' validation: uniform negatives per positive.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _explicit_backbone_pair(cls, data: Any) -> Any:
+        return explicit_pair_skips_grid(data, "als_regularization", "als_alpha", "als_tune_grid")
 
     @field_validator("hidden_layers")
     @classmethod

@@ -12,7 +12,9 @@ from fixtures.ranking import recall_at_10
 from hybridrec_core.interfaces import FitContext
 from hybridrec_core.testing import ModelTests, toy_feature_set
 from hybridrec_plugins.models.item_knn import ItemKNN
-from hybridrec_plugins.models.mf import ALSConfig, ImplicitALS, als_confidence, fit_als, fit_als_tuned, row_penalties
+from hybridrec_plugins.models.mf import (
+    DEFAULT_TUNE_GRID, ALSConfig, ImplicitALS, als_confidence, fit_als, fit_als_tuned, row_penalties,
+)
 from hybridrec_plugins.models.popularity import Popularity
 
 
@@ -169,3 +171,18 @@ def test_als_tune_grid_without_validation_rows_uses_the_set_pair() -> None:
 def test_als_tune_grid_rejects_a_pair_out_of_range() -> None:
     with pytest.raises(pydantic.ValidationError, match="tune_grid pair"):
         ALSConfig(tune_grid=[[20.0, 0.0]])
+
+
+def test_als_searches_the_default_grid_unless_a_pair_is_set_by_hand() -> None:
+    default = [tuple(p) for p in DEFAULT_TUNE_GRID]
+    assert ALSConfig().tune_grid == default
+    assert (ALSConfig().regularization, ALSConfig().alpha) == default[0]  # the set pair is one of the tries
+    assert ALSConfig(regularization=20.0).tune_grid == [] and ALSConfig(alpha=1.0).tune_grid == []
+    assert ALSConfig(regularization=20.0, tune_grid=[[5.0, 1.0]]).tune_grid == [(5.0, 1.0)]
+    for cfg in (ALSConfig(), ALSConfig(alpha=1.0)):  # saved configs come back with the same search
+        assert ALSConfig.model_validate_json(cfg.model_dump_json()).tune_grid == cfg.tune_grid
+    model = ImplicitALS({"factors": 8, "iterations": 4})
+    tried = model.fit(toy_feature_set(), FitContext(seed=0, device="cpu")).extra["als_tuning"]["tried"]
+    assert [(t["regularization"], t["alpha"]) for t in tried] == default
+    hand = ImplicitALS({"factors": 8, "iterations": 4, "regularization": 20.0})
+    assert "als_tuning" not in hand.fit(toy_feature_set(), FitContext(seed=0, device="cpu")).extra

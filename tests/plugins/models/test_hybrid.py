@@ -9,6 +9,7 @@ from hybridrec_core.interfaces import FitContext
 from hybridrec_core.ranking import topk_for_users
 from hybridrec_core.testing import ModelTests, toy_feature_set
 from hybridrec_plugins.models.hybrid import HybridMusicRecommender, played
+from hybridrec_plugins.models.mf import ALSConfig
 from hybridrec_plugins.models.popularity import Popularity
 
 SMALL = {"embedding_dim": 16, "hidden_layers": [32, 16], "epochs": 4, "batch_size": 256}
@@ -534,6 +535,13 @@ def test_content_term_trains_new_track_scores_on_every_row() -> None:
     with torch.no_grad():
         as_new = both.net(torch.tensor([1, 2]), items, torch.zeros_like(items))
     assert float(as_new.std(dim=1).min()) > 1e-3
+
+
+def test_hybrid_backbone_searches_the_mf_grid_unless_its_pair_is_set_by_hand() -> None:
+    assert HybridMusicRecommender(SMALL).als_config.tune_grid == ALSConfig().tune_grid != []
+    for hand in ({"als_regularization": 20.0}, {"als_alpha": 1.0}):
+        assert HybridMusicRecommender({**SMALL, **hand}).als_config.tune_grid == []
+    assert HybridMusicRecommender({**SMALL, "als_alpha": 1.0, "als_tune_grid": [[5.0, 1.0]]}).als_config.tune_grid == [(5.0, 1.0)]
 
 
 def test_hybrid_backbone_tune_grid_picks_on_validation_and_records_it() -> None:
