@@ -119,8 +119,8 @@ class HybridConfig(PluginConfig):
         "regularization).",
     )
     als_regularization: float = _backbone_field(
-        "regularization", "L2 penalty of the factors; tune it with als_alpha per dataset on its validation split (the mf "
-        "plugin's regularization has the figures; MovieLens 100K: 20 with als_alpha 1).",
+        "regularization", "L2 penalty of the factors; by default chosen with als_alpha on the validation split from "
+        "als_tune_grid (the mf plugin's regularization has the figures; MovieLens 100K: 20 with als_alpha 1).",
     )
     als_alpha: float = _backbone_field("alpha", "confidence 1 + alpha * log1p(plays).")
     als_frequency_exponent: float = _backbone_field(
@@ -910,7 +910,7 @@ class HybridMusicRecommender(Model):
 
         def validate() -> dict[str, float]:
             self._cache = None
-            values = check(self.score_items)
+            values = check(self.score_items).values
             return {"val_ndcg@10": values["ndcg@10"], "val_recall@10": values["recall@10"]}
 
         return validate

@@ -16,6 +16,7 @@ from hybridrec_plugins.models.mf import (
     DEFAULT_TUNE_GRID, ALSConfig, ImplicitALS, als_confidence, fit_als, fit_als_tuned, row_penalties,
 )
 from hybridrec_plugins.models.popularity import Popularity
+from hybridrec_plugins.models.validation import one_se_choice
 
 
 class TestItemKNN(ModelTests):
@@ -151,6 +152,7 @@ def test_als_tune_grid_keeps_the_validation_best_pair_and_its_own_factors() -> N
     best = GRID[int(np.argmax(scores))]
     assert (tuning["chosen"]["regularization"], tuning["chosen"]["alpha"]) == tuple(best)
     assert scores[0] < max(scores) - 0.05  # the over-penalized pair is not a close call
+    assert tuning["best_margin_over_first"] > tuning["standard_error"] > 0  # so the best replaces the first
     # The kept factors are exactly a plain fit with the chosen pair (nothing refitted with another).
     plain = ImplicitALS({"factors": 8, "iterations": 8, "regularization": best[0], "alpha": best[1]})
     plain.fit(fs, FitContext(seed=3, device="cpu"))
@@ -186,3 +188,17 @@ def test_als_searches_the_default_grid_unless_a_pair_is_set_by_hand() -> None:
     assert [(t["regularization"], t["alpha"]) for t in tried] == default
     hand = ImplicitALS({"factors": 8, "iterations": 4, "regularization": 20.0})
     assert "als_tuning" not in hand.fit(toy_feature_set(), FitContext(seed=0, device="cpu")).extra
+
+
+def test_the_grid_leaves_the_first_pair_only_for_a_margin_beyond_one_standard_error() -> None:
+    rng = np.random.default_rng(0)
+    first = rng.random(400)
+    noise = rng.normal(0.0, 0.2, 400)  # paired differences with a standard error of about 0.01
+    slightly = first + noise - noise.mean() + 0.002  # better on average, within one standard error
+    clearly = first + noise - noise.mean() + 0.05
+    pick, margin, se = one_se_choice([first, slightly])
+    assert pick == 0 and margin == pytest.approx(0.002) and 0.005 < se < 0.02
+    assert one_se_choice([first, slightly, clearly])[0] == 2
+    assert one_se_choice([clearly, first, slightly])[0] == 0  # the first is the best: kept
+    with_nan = np.where(np.arange(400) < 10, np.nan, clearly)  # users without held-out rows are skipped
+    assert one_se_choice([first, with_nan])[0] == 1
