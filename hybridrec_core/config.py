@@ -156,13 +156,13 @@ class PipelineConfig(_Strict):
     encoders: EncodersConfig = Field(default_factory=EncodersConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     models: list[PluginSpec] = Field(
-        # The built-in pipeline caps the hybrid model at 8 epochs so the demo runs in about a minute
+        # The built-in pipeline caps the hybrid model at 8 epochs so the demo runs in about two minutes
         # on 2 cores; the plugin itself defaults to 50 epochs with early stopping (set params.epochs).
         default_factory=lambda: [_spec("hybrid", epochs=8), _spec("popularity"), _spec("item_knn"), _spec("mf")],
         min_length=1,
         description=(
             "Models to train; the first generates recommendations unless recommend.model says. The default "
-            "caps hybrid at 8 epochs so the demo runs in about a minute; raise it for real data."
+            "caps hybrid at 8 epochs so the demo runs in about two minutes; raise it for real data."
         ),
     )
     metrics: list[PluginSpec] = Field(
