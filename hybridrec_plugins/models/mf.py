@@ -239,6 +239,9 @@ def fit_als(
     return x, y, history
 
 
+_Fit = tuple[ALSConfig, torch.Tensor, torch.Tensor, TrainingHistory]  # a config and its factors and history
+
+
 def fit_als_tuned(
     features: FeatureSet, cfg: ALSConfig, *, seed: int, device: torch.device, logger: Any = None,
     side: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None,
@@ -257,20 +260,26 @@ def fit_als_tuned(
         x, y, history = fit_als(train.user, train.item, train.plays, *n, cfg, seed=seed, device=device, side=side)
         return cfg, x, y, history
     check, n_users = full_ranking_validator(features, max_users=cfg.tune_max_users, seed=seed)
-    fits: dict[int, tuple[ALSConfig, torch.Tensor, torch.Tensor, TrainingHistory]] = {}  # the first and the best so far
+    # Only two fits can be chosen, so only their factors are kept: the first and the best so far.
+    first: _Fit | None = None
+    best: tuple[int, float, _Fit] | None = None
     per_user: list[np.ndarray] = []
     tried: list[dict[str, float]] = []
     for i, (reg, alpha) in enumerate(cfg.tune_grid):
         trial = cfg.model_copy(update={"regularization": float(reg), "alpha": float(alpha), "tune_grid": []})
         x, y, history = fit_als(train.user, train.item, train.plays, *n, trial, seed=seed, device=device, side=side)
         scores = check(lambda u: x[torch.as_tensor(u, device=x.device)] @ y.T).ndcg_per_user
+        mean = float(np.nanmean(scores))
         per_user.append(scores)
-        tried.append({"regularization": float(reg), "alpha": float(alpha), "val_ndcg@10": float(np.nanmean(scores))})
-        if i == 0 or tried[-1]["val_ndcg@10"] > max(t["val_ndcg@10"] for t in tried[:-1]):
-            fits = {j: f for j, f in fits.items() if j == 0}
-            fits[i] = (trial, x, y, history)
+        tried.append({"regularization": float(reg), "alpha": float(alpha), "val_ndcg@10": mean})
+        if first is None:
+            first = (trial, x, y, history)
+        if best is None or mean > best[1]:  # strict: ties keep the earlier pair, as one_se_choice's argmax does
+            best = (i, mean, (trial, x, y, history))
+    assert first is not None and best is not None
     pick, margin, se = one_se_choice(per_user)
-    chosen, x, y, history = fits[pick]
+    assert pick in (0, best[0])
+    chosen, x, y, history = first if pick == 0 else best[2]
     history.extra["als_tuning"] = {
         "tried": tried, "chosen": {"regularization": chosen.regularization, "alpha": chosen.alpha},
         "rule": "the first pair unless the best beats it by more than one standard error (paired over users)",

@@ -202,3 +202,16 @@ def test_the_grid_leaves_the_first_pair_only_for_a_margin_beyond_one_standard_er
     assert one_se_choice([clearly, first, slightly])[0] == 0  # the first is the best: kept
     with_nan = np.where(np.arange(400) < 10, np.nan, clearly)  # users without held-out rows are skipped
     assert one_se_choice([first, with_nan])[0] == 1
+
+
+def test_als_tune_grid_keeps_the_first_pair_and_its_factors_when_the_best_is_within_one_error() -> None:
+    fs = toy_feature_set()
+    model = ImplicitALS({"factors": 8, "iterations": 8, "tune_grid": [[5.0, 1.0], [5.3, 1.0]]})
+    tuning = model.fit(fs, FitContext(seed=3, device="cpu")).extra["als_tuning"]
+    first, second = (t["val_ndcg@10"] for t in tuning["tried"])
+    assert second > first  # an argmax would move to the second pair ...
+    assert 0 < tuning["best_margin_over_first"] < tuning["standard_error"]  # ... by less than one error
+    assert (tuning["chosen"]["regularization"], tuning["chosen"]["alpha"]) == (5.0, 1.0)
+    plain = ImplicitALS({"factors": 8, "iterations": 8, "regularization": 5.0, "alpha": 1.0})
+    plain.fit(fs, FitContext(seed=3, device="cpu"))
+    torch.testing.assert_close(model.item_factors, plain.item_factors)  # the first pair's own factors
